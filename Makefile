@@ -1,0 +1,41 @@
+# The two commands of the README's quick start, and the targets behind them.
+# Each target installs what it needs into .venv on a fresh machine, then runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := model,export,data,lambda,infra,local,dev
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
+OUT ?= runs/demo
+
+.PHONY: demo test test-slow bench plan lint clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# torch==2.13.0 is pinned: pip finds the CPU build where one lies on disk (find-links).
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]' -c requirements/constraints.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: install
+	$(BIN)/flywheel demo --out $(OUT)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+bench: install
+	$(BIN)/python benchmarks/training.py
+
+plan: install
+	$(BIN)/python -m infra.plan
+
+lint: install
+	$(BIN)/ruff check src training_jobs containers functions infra tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

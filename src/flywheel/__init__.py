@@ -1,0 +1,1 @@
+"""Flywheel: the library every deployment unit imports."""
