@@ -89,3 +89,17 @@ CHAT_TEMPLATE_JINJA = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}" + END + "{% endfor %}"
     "{% if add_generation_prompt %}" + ASSISTANT + "{% endif %}"
 )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from flywheel.model.artifact import load_artifact
+
+    parser = argparse.ArgumentParser(prog="flywheel export-hf", description="Export to transformers GPT-2.")
+    parser.add_argument("model_dir")
+    parser.add_argument("out_dir")
+    args = parser.parse_args(argv)
+    out = export_hf(load_artifact(args.model_dir), args.out_dir)
+    print(f"wrote {out} (load with transformers.GPT2LMHeadModel.from_pretrained)")
+    return 0
