@@ -1,0 +1,1 @@
+"""Observability: the metric catalogue, embedded-metric-format lines, and what reads them back."""
