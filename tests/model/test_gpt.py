@@ -69,3 +69,20 @@ def test_param_count_matches_the_module():
     config = preset("bench")
     model = GPT(config)
     assert config.num_params() == sum(p.numel() for p in model.parameters())
+
+
+def test_slice_of_slots_equals_tensor_of_slots(model):
+    """The engine passes a slice of consecutive slots (a view, no gather); it must match the tensor path."""
+    a = torch.randint(0, model.config.vocab_size, (1, 20))
+    b = torch.randint(0, model.config.vocab_size, (1, 9))
+    caches = [KVCache.allocate(model.config, n_slots=4) for _ in range(2)]
+    outs = []
+    for cache, slots in zip(caches, (torch.tensor([1, 2]), slice(1, 3))):
+        model(a, positions=torch.arange(20)[None], cache=cache, slots=torch.tensor([1]))
+        model(b, positions=torch.arange(9)[None], cache=cache, slots=torch.tensor([2]))
+        outs.append(model(torch.tensor([[3], [4]]), positions=torch.tensor([[20], [9]]), cache=cache,
+                          slots=slots))
+    torch.testing.assert_close(outs[1], outs[0])
+    torch.testing.assert_close(outs[1][1, -1], model(torch.cat([b, torch.tensor([[4]])], 1))[0, -1],
+                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(caches[1].k, caches[0].k)
