@@ -39,6 +39,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flywheel.observability.catalogue import sagemaker_metric_definitions
+
 HERE = Path(__file__).resolve().parent
 
 # Stand-ins for deploy-time values; `render` swaps them for the real ones. They are shaped like the real
@@ -178,10 +180,22 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     _prepare_environment(settings.region)
     import boto3
     from sagemaker.core.processing import ScriptProcessor
-    from sagemaker.core.shapes import (ProcessingInput, ProcessingOutput, ProcessingS3Input,
-                                       ProcessingS3Output)
-    from sagemaker.core.training.configs import (CheckpointConfig, Compute, InputData, Networking,
-                                                 OutputDataConfig, SourceCode, StoppingCondition)
+    from sagemaker.core.shapes import (
+        MetricDefinition,
+        ProcessingInput,
+        ProcessingOutput,
+        ProcessingS3Input,
+        ProcessingS3Output,
+    )
+    from sagemaker.core.training.configs import (
+        CheckpointConfig,
+        Compute,
+        InputData,
+        Networking,
+        OutputDataConfig,
+        SourceCode,
+        StoppingCondition,
+    )
     from sagemaker.core.workflow.conditions import ConditionEquals
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join, JsonGet
@@ -256,9 +270,6 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     ))
 
     # 2. Training: torchrun over every GPU of every instance, resumable on spot interruption.
-    from flywheel.observability.catalogue import sagemaker_metric_definitions
-    from sagemaker.core.shapes import MetricDefinition
-
     networking = Networking(enable_inter_container_traffic_encryption=True,
                             subnets=list(settings.subnet_ids) or None,
                             security_group_ids=list(settings.security_group_ids) or None)
