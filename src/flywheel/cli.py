@@ -16,7 +16,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("flywheel.local.demo:main", "prepare a corpus, train a small model and sample from it"),
     "prepare-data": ("flywheel.data.prepare:main", "clean and tokenize a folder of text into shards"),
-    "train": ("flywheel.training.loop:main", "run the training job (same script SageMaker runs)"),
+    "train": ("flywheel.training.job:main", "run the training job (same script SageMaker runs)"),
     "sample": ("flywheel.model.sample:main", "sample from a trained model artifact"),
     "export-hf": ("flywheel.model.export:main", "export an artifact to the transformers GPT-2 format"),
 }
