@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flywheel.feedback.preferences import (PreferenceDataError, build_preferences, prompt_hash, split_of,
-                                           to_jsonl)
+from flywheel.feedback.preferences import (
+    PreferenceDataError,
+    build_preferences,
+    prompt_hash,
+    split_of,
+    to_jsonl,
+)
 
 
 def interaction(cid, question, choices, **extra):

@@ -374,8 +374,8 @@ def build_preferences(interactions: pd.DataFrame, feedback: pd.DataFrame, *, hel
     version = "prefs-" + hashlib.sha256(json.dumps(
         [sorted(f"{i}:{s}" for i, s in zip(pairs_df["pair_id"], pairs_df["split"])),
          sorted(unpaired_df["example_id"]), sorted(sft_df["example_id"]), heldout_fraction, salt]).encode()).hexdigest()[:12]
-    inputs = {"interactions": 0 if interactions is None else int(len(interactions)),
-              "feedback": 0 if feedback is None else int(len(feedback)),
+    inputs = {"interactions": 0 if interactions is None else len(interactions),
+              "feedback": 0 if feedback is None else len(feedback),
               "feedback_used": len(signals)}
     return PreferenceSet(pairs_df, unpaired_df, sft_df, dropped, version, inputs)
 
@@ -409,8 +409,7 @@ def to_jsonl(df: pd.DataFrame, path, columns: list[str] | None = None) -> int:
     """Write rows as JSON lines (the training channel format); returns the number of rows written."""
     rows = df[columns].to_dict("records") if columns else df.to_dict("records")
     with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+        f.writelines(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n" for row in rows)
     return len(rows)
 
 
