@@ -49,3 +49,16 @@ def tiny_artifact(tmp_path_factory, chat_tokenizer):
     save_artifact(directory, model, chat_tokenizer, version="test-v1", data_version="test-data-v1",
                   metrics={"val_loss": float("nan")})
     return directory
+
+
+@pytest.fixture(scope="session")
+def moto_stack():
+    """A real moto server on loopback with the stack's resources (flywheel.local.stack), for the session.
+
+    AWS variables point at it while it runs; build boto3 clients inside the test, not at import.
+    """
+    from flywheel.local.stack import LocalStack
+    from flywheel.names import StackNames
+
+    with LocalStack.start(StackNames(project="flywheel", stack="test")) as stack:
+        yield stack
