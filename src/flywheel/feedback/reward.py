@@ -90,6 +90,6 @@ def load_reward_model(directory: str | Path, device: str | torch.device = "cpu"
     model = RewardModel(artifact.model)
     try:
         model.head.load_state_dict(load_file(str(directory / head_file)))
-    except Exception as exc:  # safetensors raises its own error type on a missing or corrupt file
+    except Exception as exc:  # noqa: BLE001 -- safetensors raises its own type on a missing or corrupt file
         raise ArtifactError(f"{directory}: unreadable reward head: {exc}") from None
     return model.to(device).eval(), artifact.tokenizer, artifact.meta
