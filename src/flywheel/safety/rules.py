@@ -1,0 +1,271 @@
+"""Hand-written rules: word-stem and phrase patterns that score moderation categories and prompt attacks.
+
+Each rule is `(label, weight, pattern)`: when the pattern matches a normalised view of the text (see
+`normalize.views`) the label scores at least `weight`. Patterns are built from stems and slot lists
+(who is targeted, what act, which intent) rather than whole sentences, so that new phrasings of the
+same request still match; `BENIGN_CONTEXT` patterns lower the score of the categories they name when
+the text is plainly about something harmless ("kill a process", "shoot a photo", "history of ...").
+
+This module knows nothing of thresholds or configuration: it only maps text to rule scores.
+Run `python -m flywheel.safety.rules "some text"` to see which rules fire.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+
+# ---- slot lists (alternations, no capture groups) -----------------------------------------------
+ASK = (r"(?:how (?:do|can|could|would|should|might|to|does one|would one)|how(?:'d| would) i|"
+       r"what(?:'s| is| are) the (?:best|easiest|quickest|fastest|simplest|most effective|cheapest) (?:way|method)s?|"
+       r"(?:best|easiest|quickest|fastest|simplest|good|effective|cheapest|surest) (?:way|method)s? to|"
+       r"ways? to|steps? (?:to|for)|guide (?:to|for|on)|tutorial|instructions? (?:for|on|to)|recipe for|"
+       r"teach me|show me|tell me how|explain how (?:i|to)|help me|walk me through|give me|i (?:want|need|wanna|would like) to|"
+       r"i'?m (?:going|gonna|planning) to|i (?:plan|intend) to|let'?s|can you|could you|write (?:me )?(?:a|an|the)?|"
+       r"detailed|step[- ]by[- ]step|in detail)")
+I_WANT = r"(?:i (?:want|need|wanna|would like|'d like|am going|'m going|plan|intend|am planning|'m planning|will|'ll)|i'?m gonna|i am gonna)"
+PERSON = (r"(?:someone|somebody|anyone|people|person|persons|him|her|them|everyone|a (?:man|woman|guy|girl|boy|kid|child|baby|cop|stranger)|"
+          r"(?:my|his|her|their|our|the|a|that) (?:\w+ )?(?:wife|husband|ex|girlfriend|boyfriend|partner|boss|manager|coworker|co-worker|"
+          r"colleague|neighbou?r|teacher|classmate|roommate|landlord|mother|father|mom|dad|mum|brother|sister|son|daughter|"
+          r"family|baby|kid|child|children|friend|uncle|aunt|cousin|grandma|grandpa|bully|rival|enemy|ex-wife|ex-husband|"
+          r"doctor|nurse|judge|cop|officer|president|senator|mayor|politician|ceo|journalist|victim|witness|student|"
+          r"students|crowd|guard|guy|girl|man|woman|stranger|customer|employee|tenant|pastor|priest|imam|rabbi)s?|"
+          r"(?:a|the) (?:president|senator|politician|police officer|cop|judge|crowd|school|church|mosque|synagogue|concert)|"
+          r"my ex|police officers|cops|children|kids|students|civilians|protesters|worshippers|shoppers|commuters|"
+          r"jews|muslims|christians|immigrants|refugees|migrants|black people|white people|gay people|gays|trans people)")
+PERSON_OBJ = PERSON + r"(?!\s*(?:process|processes|thread|threads|node|nodes|element|elements|widget|window|pid|task|tasks|job|jobs))"
+HURT = (r"(?:kill|murder|stab|shoot|strangle|choke|poison|assassinate|torture|beat (?:up|to death)|hurt|harm|maim|"
+        r"kidnap|abduct|behead|decapitate|dismember|drown|suffocate|smother|run over|burn alive|bludgeon|"
+        r"slit (?:the |their |his |her )?throat|break (?:his|her|their|someone'?s) (?:legs?|arms?|neck|bones)|"
+        r"injure|cripple|execute|lynch|hang|massacre|slaughter|attack|bomb|blow up|gas|disfigure|acid attack|"
+        r"throw acid|set fire to|torch)")
+GROUP = (r"(?:jews?|jewish people|muslims?|islam(?:ic people)?|christians?|hindus?|sikhs?|buddhists?|atheists?|"
+         r"blacks?|black people|african americans?|africans?|whites?|white people|asians?|asian people|chinese( people)?|"
+         r"japanese|koreans?|indians?|arabs?|mexicans?|latinos?|latinas?|hispanics?|immigrants?|refugees?|migrants?|"
+         r"gypsies|roma|romani people|gays?|gay (?:people|men)|lesbians?|homosexuals?|bisexuals?|trans(?:gender)? (?:people|women|men)|"
+         r"trannies|queers?|lgbtq?\+?(?: people)?|women|females|girls|men|disabled people|the disabled|autistic people|"
+         r"retards|indigenous people|natives?|aboriginals?|irish|poles|polish people|russians?|ukrainians?|"
+         r"palestinians?|israelis?|iranians?|pakistanis?|somalis?|nigerians?|haitians?|the elderly|old people)")
+SUBHUMAN = (r"(?:subhuman|sub-human|vermin|animals|apes|monkeys|parasites|cockroaches|roaches|rats|pigs|dogs|"
+            r"filth|filthy|disgusting|inferior|savages|savage|barbarians|a disease|a cancer|a plague|an infestation|"
+            r"scum|trash|garbage|worthless|evil|stupid|dumb|genetically inferior|less than human|not (?:really )?human|"
+            r"a virus|criminals|rapists|terrorists|pedophiles|degenerates|mentally ill|an abomination|abominations|"
+            r"the problem|ruining (?:this|our|the) country|destroying (?:this|our|the) country|"
+            r"(?:should|must|ought to|need to|deserve to) (?:be )?(?:die|killed|exterminated|eradicated|wiped out|gassed|"
+            r"deported|removed|sterili[sz]ed|burned|shot|hanged|lynched|locked up|put down|eliminated|purged|banned from existing))")
+EXTERMINATE = (r"(?:exterminat|eradicat|wipe out|wiping out|gas (?:the|all)|genocide against|ethnic(?:ally)? cleans|"
+               r"kill (?:all|every|the) |death to (?:all |the )?|purge|final solution|race war|deport (?:all|every)|"
+               r"lynch|hang (?:all|every|them)|round up (?:all|the)|burn (?:all|every|down (?:a|the|their) (?:mosque|synagogue|church|temple)))")
+SLUR = (r"(?:n[i1!]gg(?:er|a|ah|ers|as|az)|f[a@]gg?(?:ot|ots|s)?\b|k[i1]kes?|sp[i1]cs?\b|ch[i1]nks?|wetbacks?|"
+        r"tr[a@]nn(?:y|ies)|r[e3]t[a@]rds?|g[o0]{2}ks?|towelheads?|raghead|sandn[i1]gg|beaners?|coons?\b|"
+        r"dykes?|shemales?|paki\b|pakis\b|zipperheads?|jungle bunn|porch monkey)")
+DRUG = (r"(?:meth(?:amphetamine)?|crystal meth|crack(?: cocaine)?|cocaine|heroin|fentanyl|carfentanil|lsd|mdma|ecstasy|"
+        r"molly|ghb|ketamine|pcp|dmt|krokodil|desomorphine|opium|morphine|oxycodone|oxy|xanax|bath salts|"
+        r"synthetic cannabinoids?|spice|k2|angel dust|mescaline|psilocybin|shrooms|hash oil|bho|dabs)")
+MAKE = r"(?:make|making|cook|cooking|synthesi[sz]e|synthesi[sz]ing|produce|manufactur\w*|brew|extract|grow|create|prepare|build|building|construct|assemble|3d[- ]print|print|mix|get|buy|obtain|acquire|source|smuggle|sell|selling|distribut\w*|deal|traffic\w*)"
+WEAPON = (r"(?:bomb|pipe bomb|nail bomb|car bomb|suicide vest|explosive|explosives|ied|improvised explosive|molotov|"
+          r"grenade|napalm|thermite|c-?4|semtex|tnt|dynamite|detonator|blasting cap|tatp|anfo|fertili[sz]er bomb|"
+          r"pressure cooker bomb|ghost gun|untraceable (?:gun|firearm|weapon)|zip gun|silencer|suppressor|"
+          r"auto sear|bump stock|full[- ]auto|machine gun|automatic rifle|nerve agent|nerve gas|sarin|tabun|soman|vx|"
+          r"novichok|mustard gas|chlorine gas|phosgene|ricin|abrin|anthrax|botulinum|botulism toxin|smallpox|plague|"
+          r"bioweapon|biological weapon|chemical weapon|dirty bomb|nuclear (?:bomb|weapon|device)|weapons?[- ]grade|"
+          r"enrich(?:ed)? uranium|radiological|poison gas|toxic gas|mail bomb|letter bomb|booby trap|landmine|flamethrower|"
+          r"gun|firearm|rifle|ar-?15|weapon)")
+HACK_TARGET = (r"(?:email|e-mail|gmail|account|accounts|instagram|facebook|snapchat|tiktok|twitter|whatsapp|icloud|phone|"
+               r"iphone|webcam|camera|wifi|wi-fi|network|router|computer|laptop|server|database|bank|bank account|"
+               r"website|school(?:'s)? (?:system|database|portal)|grades|crypto wallet|wallet)")
+MALWARE = (r"(?:ransomware|keylogger|key logger|malware|virus|trojan|rootkit|botnet|spyware|stalkerware|worm|"
+           r"rat\b|remote access trojan|credential stealer|info ?stealer|cryptojacker|backdoor|zero[- ]day exploit|"
+           r"exploit kit|phishing (?:kit|page|site|email|e-mail|text|sms|message|link|campaign)|ddos (?:tool|script|attack)|"
+           r"card skimmer|skimmer|carding)")
+MINOR = (r"(?:child|children|kid|kids|minor|minors|underage|under-age|preteen|pre-teen|pubescent|prepubescent|"
+         r"toddler|infant|baby|babies|little (?:girl|boy)s?|young (?:girl|boy)s?|schoolgirl|schoolboy|"
+         r"(?:[1-9]|1[0-7]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|"
+         r"sixteen|seventeen)[- ](?:year|yr)s?[- ]old|(?:[1-9]|1[0-7]) ?(?:yo|y/o)\b|teen|teens|teenager|teenagers|"
+         r"middle schooler|grade schooler|high schooler|loli|lolicon|shota|jailbait|"
+         r"my (?:daughter|son|niece|nephew|stepdaughter|stepson|student|pupil)s?)")
+SEXUAL = (r"(?:sex|sexual|sexually|sexy|nude|nudes|naked|porn|porno|pornographic|erotic|erotica|explicit|nsfw|lewd|"
+          r"orgasm|masturbat|intercourse|genitals|genitalia|penis|vagina|breasts?|boobs|tits|nipples|cock|dick|pussy|"
+          r"blowjob|blow job|handjob|oral sex|anal|cum|cumming|horny|aroused|arousing|fetish|bdsm|strip|stripping|"
+          r"seduc\w*|molest\w*|fondl\w*|grope|groping|touch (?:her|him|them) (?:inappropriately|sexually)|"
+          r"sext|sexting|onlyfans|hentai|smut|x-rated|xxx|kinky|make out|hook up|hookup|have sex|sleep with|"
+          r"lingerie|bikini pics?|in (?:her|his) underwear)")
+
+RULES: list[tuple[str, float, str]] = [
+    # ---- violence ---------------------------------------------------------------------------------
+    ("violence", 0.9, rf"\b{ASK}\b[\w\s',]{{0,40}}?\b{HURT}\w*\b[\w\s',]{{0,25}}?\b{PERSON_OBJ}\b"),
+    ("violence", 0.9, rf"\b{I_WANT}\b[\w\s',]{{0,30}}?\b{HURT}\w*\b[\w\s',]{{0,25}}?\b{PERSON_OBJ}\b"),
+    ("violence", 0.85, r"\b(?:get away with|cover up|hide the evidence of|dispose of|get rid of) (?:a |the )?(?:murder|killing|body|corpse|dead body)\b"),
+    ("violence", 0.85, r"\b(?:where|how) (?:to|do i|can i|should i) (?:hide|dispose of|get rid of|dissolve|bury) (?:a|the) (?:dead )?(?:body|bodies|corpse)"),
+    ("violence", 0.85, r"\b(?:plan|planning|organi[sz]e|carry out|execute|commit|pull off|help me with) (?:a |an )?(?:mass shooting|school shooting|shooting at|massacre|terrorist attack|terror attack|attack on|stabbing spree|killing spree|bombing|murder|assassination|hit on)\b"),
+    ("violence", 0.8, r"\b(?:hire|find|pay|contact) (?:a )?(?:hitman|hit man|assassin|contract killer|someone to (?:kill|hurt|beat|murder))"),
+    ("violence", 0.8, r"\b(?:most|least) (?:painful|traceable|detectable) (?:way|method)s? to (?:kill|murder|hurt|torture|poison)\b"),
+    ("violence", 0.8, r"\b(?:poison|drug|spike) (?:my|his|her|their|someone'?s|a) (?:\w+ )?(?:drink|food|coffee|tea|wife|husband|boss|neighbou?r|partner)"),
+    ("violence", 0.75, r"\b(?:undetectable|untraceable|tasteless|odorless) poisons?\b"),
+    ("violence", 0.8, r"\b(?:glorif|celebrat|prais)\w* (?:the )?(?:mass shooter|school shooter|shooting|massacre|terrorist attack|bombing|columbine|christchurch)"),
+    ("violence", 0.7, r"\b(?:torture|torturing) (?:a |an |the |my )?(?:animal|animals|dog|cat|puppy|kitten|prisoner|person|someone|him|her|them)\b"),
+    ("violence", 0.7, r"\b(?:how (?:to|do i|can i)|ways to) (?:start|incite|cause) (?:a )?(?:riot|stampede|massacre|violent uprising|lynching)"),
+    ("violence", 0.75, r"\b(?:make|making) (?:it|a death|the death|the murder|a murder|a killing) (?:look like|seem like|appear to be) (?:an accident|suicide|natural causes)"),
+    ("violence", 0.75, r"\b(?:swat|swatting) (?:someone|him|her|them|a streamer|my)\b"),
+    # ---- violence/graphic -------------------------------------------------------------------------
+    ("violence/graphic", 0.85, r"\b(?:describe|write|depict|detail|narrate|show)\b[\w\s',]{0,40}\b(?:gory|gruesome|graphic|bloody|grisly|visceral|brutal|disgusting|sickening)\b[\w\s',]{0,40}\b(?:detail|details|description|scene|death|murder|killing|torture|injur|wound|mutilat|dismember|execution|decapitat|behead|autopsy|violence)"),
+    ("violence/graphic", 0.85, r"\b(?:in (?:gory|gruesome|graphic|vivid|sickening|excruciating|bloody) detail)"),
+    ("violence/graphic", 0.8, r"\b(?:entrails|intestines|guts|brains|innards|eyeballs?) (?:spill|spilling|hanging|splatter|splattering|oozing|ripped|torn|gouged)"),
+    ("violence/graphic", 0.8, r"\b(?:flay|flaying|skinn?ing|disembowel\w*|eviscerat\w*|gouge out|gouging out|peel\w* (?:the |his |her )?skin|rip\w* (?:out )?(?:his|her|their) (?:eyes|tongue|heart|guts|intestines|fingernails))"),
+    ("violence/graphic", 0.75, r"\b(?:gore|snuff|beheading|execution|cartel|murder|dismemberment)\b (?:video|videos|footage|clip|clips|pics?|pictures?|photos?)"),
+    # ---- harassment -------------------------------------------------------------------------------
+    ("harassment", 0.85, r"\b(?:you(?: are|'re| r)|ur|he(?: is|'s)|she(?: is|'s)|they(?: are|'re)|you)\s+(?:such an? |a |an |so |nothing but an? |just an? |one )?(?:\w+ )?(?:fucking |stupid |worthless |pathetic |ugly |fat |disgusting )*(?:idiot|moron|retard|loser|worthless piece of|piece of shit|pos\b|bitch|slut|whore|cunt|asshole|dumbass|imbecile|waste of (?:space|oxygen|air)|failure|pathetic|worthless|disgusting|ugly|fat pig|pig|freak|subhuman|trash|garbage|scum)\b"),
+    ("harassment", 0.85, r"\b(?:write|draft|compose|craft|make|give|help me (?:write|come up with)|come up with)\b[\w\s',]{0,40}\b(?:insult|insults|roast|mean|cruel|nasty|humiliating|degrading|hateful|abusive|harassing|bullying|taunting|demeaning)\b[\w\s',]{0,40}\b(?:message|messages|text|texts|comment|comments|post|posts|email|note|letter|dm|dms|tweet|tweets|things to say|words|nickname|nicknames|jokes?)"),
+    ("harassment", 0.8, r"\b(?:make|making) (?:him|her|them|my \w+|someone|a classmate|a coworker|this (?:girl|guy|kid))\b[\w\s',]{0,25}\b(?:cry|feel worthless|feel ugly|feel stupid|kill (?:him|her|them)sel(?:f|ves)|hate (?:him|her|them)sel(?:f|ves)|miserable|suffer|quit|leave (?:school|the team))\b"),
+    ("harassment", 0.85, r"\b(?:bully|bullying|cyberbully\w*|harass|harassing|stalk|stalking|humiliate|humiliating|torment|tormenting|troll|trolling|shame|shaming|mock|mocking|intimidate|intimidating)\b[\w\s',]{0,20}\b(?:him|her|them|someone|my|a|this|that|the (?:new|fat|ugly|weird|quiet))\b"),
+    ("harassment", 0.8, r"\b(?:dox|doxx|doxing|doxxing|find (?:out )?(?:the )?(?:home )?address of|find where (?:she|he|they) lives?|track (?:her|his|their|my \w+'?s?) (?:location|phone|car)|spy on (?:my|her|his|their))"),
+    ("harassment", 0.8, r"\b(?:post|leak|share|spread|send)\b[\w\s',]{0,25}\b(?:nudes?|naked (?:pics|photos|pictures)|private (?:photos|pics|pictures)|revenge porn|rumou?rs?|lies|embarrassing (?:photos|pics|video|secrets?))\b[\w\s',]{0,25}\b(?:of|about)\b"),
+    ("harassment", 0.75, r"\b(?:fat|ugly|stupid|dumb|retarded|worthless|useless|pathetic|disgusting)\b[\w\s',]{0,10}\b(?:bitch|slut|whore|cunt|loser|pig|cow|freak|idiot|moron)\b"),
+    ("harassment", 0.75, r"\b(?:go (?:kill|hang|drown) yourself|kys\b|nobody (?:likes|loves|wants) you|everyone hates you|you should (?:just )?(?:die|disappear|not exist)|the world would be better without you)"),
+    ("harassment", 0.7, r"\b(?:shut (?:the fuck|the hell)? ?up|fuck (?:you|off|u)\b|screw you|piss off)"),
+    # ---- harassment/threatening -------------------------------------------------------------------
+    ("harassment/threatening", 0.9, r"\b(?:i(?:'m| am)? (?:going to|gonna|will|'ll)|i'?ll|we(?:'re| are)? (?:going to|gonna|will)|we'?ll)\s+(?:\w+\s+){0,3}(?:kill|murder|hurt|find|stab|shoot|destroy|end|beat|break|burn|rape|make you (?:pay|suffer|regret))\s+(?:you|u|ya|your|him|her|them)\b"),
+    ("harassment/threatening", 0.85, r"\b(?:you(?:'re| are) (?:dead|going to die|gonna die|next)|watch your back|i know where you (?:live|work|sleep)|your days are numbered|you won'?t (?:see|live to see) (?:tomorrow|another day)|sleep with one eye open|you'?ll regret (?:this|it)|i'?ll make you pay)"),
+    ("harassment/threatening", 0.85, r"\b(?:write|draft|compose|send|craft)\b[\w\s',]{0,40}\b(?:threat|threats|threatening|death threat|death threats|intimidating|scary)\b[\w\s',]{0,20}\b(?:message|messages|letter|note|text|email|voicemail|dm)?"),
+    ("harassment/threatening", 0.8, r"\b(?:threaten|threatening|scare|terrori[sz]e|intimidate)\b[\w\s',]{0,20}\b(?:him|her|them|my|someone|a witness|the witness|into)\b"),
+    ("harassment/threatening", 0.75, r"\b(?:blackmail|extort|sextort)\w*\b"),
+    # ---- hate -------------------------------------------------------------------------------------
+    ("hate", 0.9, rf"\b{GROUP}\b (?:are|is|were|r|being|seem)\s+(?:all |just |nothing but |basically |a bunch of |naturally |inherently |genetically |such |so )*(?:\w+ )?{SUBHUMAN}"),
+    ("hate", 0.9, rf"\b(?:all|most|every|those|these|the|dirty|filthy|fucking|stupid) {GROUP}\b[\w\s',]{{0,20}}\b(?:are|is) (?:all |just |such )?{SUBHUMAN}"),
+    ("hate", 0.9, rf"\b{SLUR}"),
+    ("hate", 0.85, rf"\b(?:write|make|tell|give|generate|create|draft|compose|come up with)\b[\w\s',]{{0,40}}\b(?:joke|jokes|essay|speech|post|article|poem|song|rant|argument|tweet|manifesto|propaganda|pamphlet|flyer|paragraph|story)\b[\w\s',]{{0,40}}\b(?:why|that|how|about how|arguing|proving|showing|saying|mocking|making fun of|ridiculing|against|hating|demeaning)\b[\w\s',]{{0,20}}\b{GROUP}\b"),
+    ("hate", 0.85, r"\b(?:racist|sexist|homophobic|transphobic|antisemitic|anti-semitic|islamophobic|bigoted|xenophobic|hateful)\b[\w\s',]{0,15}\b(?:joke|jokes|slur|slurs|insult|insults|meme|memes|speech|essay|post|rant|song|poem|chant|comment|comments|names?|remarks?|propaganda|manifesto)"),
+    ("hate", 0.85, r"\b(?:holocaust (?:never happened|is a (?:lie|hoax|myth)|was (?:a )?(?:hoax|fake|lie|exaggerated|fabricated))|(?:prove|argue|explain why|show that) the holocaust (?:was|is|never)|hitler (?:was right|did nothing wrong|had a point)|white (?:power|supremacy is|genocide is real)|great replacement is real|14 ?words|1488|heil hitler|sieg heil|gas the)"),
+    ("hate", 0.85, rf"\b(?:why|prove that|explain why|argue that|is it true that)\b[\w\s',]{{0,15}}\b{GROUP}\b (?:are|is) (?:\w+ )?(?:inferior|less intelligent|stupider|dumber|subhuman|genetically inferior|naturally (?:violent|criminal|stupid)|more criminal|worse|evil|a threat|the problem|parasites|vermin)"),
+    ("hate", 0.8, rf"\b{GROUP}\b (?:should not|shouldn'?t|don'?t deserve to|do not deserve to|must not) (?:be allowed to )?(?:vote|have rights|exist|work|marry|live here|be allowed|breed|have children|be citizens|be trusted)"),
+    ("hate", 0.8, rf"\b(?:i hate|we hate|i despise|i can'?t stand|hate all|hate the|fuck(?:ing)? (?:the|all)) {GROUP}\b"),
+    ("hate", 0.8, rf"\b(?:ban|deport|expel|segregate|sterili[sz]e|exclude) (?:all |the |every )?{GROUP}\b(?! (?:from )?(?:discrimination|violence))"),
+    # ---- hate/threatening -------------------------------------------------------------------------
+    ("hate/threatening", 0.9, rf"\b{EXTERMINATE}[\w\s',]{{0,20}}\b{GROUP}\b"),
+    ("hate/threatening", 0.9, rf"\b{GROUP}\b[\w\s',]{{0,20}}\b(?:should|must|ought to|need to|deserve to|will|are going to) (?:all )?(?:be )?(?:die|killed|exterminated|eradicated|wiped out|gassed|shot|hanged|lynched|burned|put down|purged|slaughtered)"),
+    ("hate/threatening", 0.85, rf"\b(?:{HURT}|attack|bomb|burn down|shoot up)\w*\b[\w\s',]{{0,20}}\b(?:a |the |some |local )?(?:mosque|synagogue|church|temple|gurdwara|gay bar|pride (?:parade|march|event)|refugee (?:center|centre|camp)|black church|jewish (?:school|center|centre))"),
+    # ---- illicit ----------------------------------------------------------------------------------
+    ("illicit", 0.9, rf"\b(?:{ASK}|{I_WANT})\b[\w\s',]{{0,30}}?\b{MAKE}\b[\w\s',]{{0,20}}?\b{DRUG}\b"),
+    ("illicit", 0.85, rf"\b(?:{MAKE}|cook|cooking|lab for|recipe for|synthesis of|synthesis route|precursors? for)\b[\w\s',]{{0,15}}\b(?:meth(?:amphetamine)?|crack|heroin|fentanyl|carfentanil|lsd|mdma|ghb|krokodil|desomorphine)\b(?! (?:addiction|overdose|crisis|epidemic|use disorder|withdrawal))"),
+    ("illicit", 0.85, rf"\b(?:{ASK}|{I_WANT})\b[\w\s',]{{0,30}}?\b(?:hack|hacking|break into|get into|access|crack|brute[- ]force|take over|hijack|bypass the password (?:on|of)|log into|spy on|read)\b[\w\s',]{{0,20}}?\b(?:someone(?:'s| else'?s)|somebody'?s|my (?:ex|wife|husband|girlfriend|boyfriend|partner|boss|neighbou?r|coworker|friend|sister|brother|teacher|mom|dad)'?s?|(?:his|her|their|a|the|another person'?s|other people'?s|a stranger'?s|my school'?s|the school'?s|a company'?s|the company'?s|my employer'?s|the neighbou?r'?s|neighbou?r'?s|celebrity'?s?))\b[\w\s',]{{0,15}}?\b{HACK_TARGET}\b"),
+    ("illicit", 0.85, rf"\b(?:write|code|create|build|make|develop|program|generate|give me|design|draft|deploy|spread|send)\b[\w\s',]{{0,30}}\b{MALWARE}"),
+    ("illicit", 0.85, r"\b(?:launder|laundering) (?:money|cash|funds|the money|drug money|proceeds|bitcoin|crypto)"),
+    ("illicit", 0.85, r"\b(?:counterfeit|fake|forged?|forging|forgery of|print (?:my own|fake))\b[\w\s',]{0,10}\b(?:money|bills|cash|currency|dollars|euros|passport|passports|id|ids|id card|driver'?s licen[cs]e|documents|diploma|prescription|prescriptions|checks|cheques|vaccine card|social security card|banknotes|notes)\b"),
+    ("illicit", 0.8, r"\b(?:how (?:to|do i|can i|could i)|ways? to|tips (?:for|on|to)|best way to|help me|teach me to|i want to|easiest way to)\b[\w\s',]{0,20}\b(?:shoplift|steal|rob|burgle|burglari[sz]e|break into|pickpocket|hotwire|carjack|mug|embezzle|defraud|scam|con|swindle|evade (?:taxes|tax|the police|police|arrest)|dodge taxes|smuggle|traffic|poach|catfish|skim|kite checks|commit (?:fraud|insurance fraud|tax fraud|identity theft|arson|a crime)|get away with (?:fraud|stealing|theft|shoplifting|arson|tax evasion)|cheat on (?:my |the )?(?:taxes|exam|test)|bribe|sell (?:stolen|drugs|weed|counterfeit|fake)|buy (?:drugs|stolen|a stolen|guns? without|an unregistered|illegal|fake|cocaine|heroin|meth|fentanyl)|fence stolen|break (?:a|the) (?:car )?window to)"),
+    ("illicit", 0.8, r"\b(?:steal|stealing|clone|cloning|skim|skimming|phish|phishing for|harvest|buy|sell|use)\b[\w\s',]{0,15}\b(?:credit card(?:s| numbers| details| info)?|card numbers|cvvs?|fullz|identit(?:y|ies)|social security numbers?|ssns?|passwords|credentials|login details|bank details|someone'?s identity)\b(?! (?:safe|secure|from theft))"),
+    ("illicit", 0.8, r"\b(?:identity theft|insurance fraud|tax fraud|wire fraud|credit card fraud|welfare fraud|ponzi scheme|pyramid scheme|pump and dump|insider trading|money mule|sim swap(?:ping)?|check kiting|romance scam|tech support scam|elder fraud|scam (?:old|elderly) people|scam (?:the )?elderly)\b"),
+    ("illicit", 0.8, r"\b(?:dark ?web|darknet|silk road|onion) (?:market|markets|site|sites|vendor|vendors|link|links)\b[\w\s',]{0,30}\b(?:buy|drugs|guns|cards|sell)?"),
+    ("illicit", 0.8, r"\b(?:bypass|defeat|disable|get around|evade|avoid|beat|fool|trick)\b[\w\s',]{0,15}\b(?:breathalyzer|drug test|piss test|urine test|ankle monitor|security cameras?|store security|anti-theft|alarm system|metal detector|airport security|tsa|customs|border patrol|police checkpoints?|speed cameras?|license plate readers?|kyc|aml checks)"),
+    ("illicit", 0.75, r"\b(?:pick|picking|open|bump)\b[\w\s',]{0,10}\b(?:lock|locks|door)\b[\w\s',]{0,25}\b(?:not mine|isn'?t mine|my neighbou?r'?s?|someone else'?s|without (?:them|the owner|anyone) knowing|to (?:get in|break in|steal|rob))"),
+    ("illicit", 0.75, r"\b(?:sql injection|xss|exploit|payload|reverse shell|privilege escalation)\b[\w\s',]{0,30}\b(?:against|on|into|to (?:hack|break into|take down|steal from)) (?:a |the |my )?(?:real|live|production|school|bank|government|company|target|victim|someone|their|his|her|website i don'?t own|site i don'?t own)"),
+    ("illicit", 0.75, r"\b(?:take down|knock offline|crash|ddos|dos)\b[\w\s',]{0,20}\b(?:website|site|server|network|game server)\b[\w\s',]{0,20}\b(?:of (?:my|a|the)|i don'?t like|competitor|rival|school|ex)"),
+    ("illicit", 0.75, r"\b(?:pirate|pirated|torrent|crack(?:ed)?|keygen|bypass (?:the )?drm|remove (?:the )?drm|serial key)\b[\w\s',]{0,20}\b(?:software|movies?|films?|games?|windows|photoshop|adobe|office|netflix|spotify|textbooks?|license)"),
+    ("illicit", 0.75, r"\b(?:unlicensed|illegal|black market|unregistered|without a (?:license|background check|prescription))\b[\w\s',]{0,15}\b(?:gun|guns|firearm|firearms|pistol|rifle|weapon|weapons|prescription|oxycodone|adderall|xanax|drugs|pills|organs?|kidney)"),
+    ("illicit", 0.7, r"\b(?:human trafficking|traffic (?:girls|women|people|children|migrants)|sell (?:a |my )?(?:kidney|organs?|child|baby|girls|women)|buy (?:a |an )?(?:kidney|organ|child|baby|wife|slave))"),
+    ("illicit", 0.7, r"\b(?:grow|growing|cultivate|cultivating)\b[\w\s',]{0,15}\b(?:weed|cannabis|marijuana|magic mushrooms|shrooms|psilocybin|opium poppies|coca)\b[\w\s',]{0,25}\b(?:sell|selling|without (?:getting caught|the police)|hidden|hide|undetected|indoors secretly)"),
+    # ---- illicit/violent --------------------------------------------------------------------------
+    ("illicit/violent", 0.9, rf"\b(?:{ASK}|{I_WANT})\b[\w\s',]{{0,30}}?\b{MAKE}\b[\w\s',]{{0,25}}?\b{WEAPON}s?\b(?! (?:safety|safe storage|laws?|control|violence research|license|licence|permit|range|club|cleaning|maintenance|emoji))"),
+    ("illicit/violent", 0.9, r"\b(?:synthesi[sz]e|make|produce|weaponi[sz]e|cultivate|culture|grow|aerosoli[sz]e|enrich|disperse|release|deploy)\w*\b[\w\s',]{0,25}\b(?:sarin|tabun|soman|vx|novichok|mustard gas|nerve agent|ricin|abrin|anthrax|botulinum|smallpox|plague bacteria|ebola|bioweapon|biological weapon|chemical weapon|dirty bomb|nuclear (?:bomb|weapon|device)|weapons?[- ]grade|uranium|plutonium|pathogen|toxin|chlorine gas|phosgene|poison gas|toxic gas)"),
+    ("illicit/violent", 0.9, r"\b(?:build|make|making|assemble|construct|detonate|plant|set off|wire|rig|place|hide|smuggle|buy|acquire|get|order)\w*\b[\w\s',]{0,20}?\b(?:a |an |the |some |homemade |home-made )?(?:pipe bomb|nail bomb|car bomb|suicide vest|ied|improvised explosive|molotov|grenade|napalm|detonator|blasting cap|tatp|anfo|fertili[sz]er bomb|pressure cooker bomb|mail bomb|letter bomb|bomb|explosive device|explosives|booby trap|landmine)s?\b"),
+    ("illicit/violent", 0.85, r"\b(?:convert|modify|turn)\b[\w\s',]{0,30}\b(?:full[- ]auto|fully automatic|automatic|machine gun|auto sear|select fire)"),
+    ("illicit/violent", 0.85, r"\b(?:ghost gun|untraceable (?:gun|firearm|weapon)|3d[- ]printed (?:gun|firearm|pistol)|zip gun|homemade (?:gun|firearm|silencer|suppressor)|file off (?:the )?serial number|remove (?:the )?serial number)"),
+    ("illicit/violent", 0.8, r"\b(?:how much|how many|what amount of|what quantity of|which)\b[\w\s',]{0,25}\b(?:explosive|explosives|tnt|c-?4|semtex|fertili[sz]er|ammonium nitrate|gunpowder|black powder)\b[\w\s',]{0,30}\b(?:to (?:blow up|destroy|level|bring down|kill)|needed to|would it take to) "),
+    ("illicit/violent", 0.8, r"\b(?:(?:join|recruit (?:for|people into)|fund|support|donate to|fight for) (?:isis|isil|al[- ]qaeda|al[- ]shabaab|boko haram|hamas'?s? military wing|hezbollah|the taliban|a terrorist (?:group|organi[sz]ation|cell))|terrorist (?:recruitment|propaganda)|recruit (?:people )?(?:for|to) (?:jihad|a militia|terror))"),
+    ("illicit/violent", 0.8, r"\b(?:(?:start|spread|cause|release)\w* (?:a )?(?:pandemic|epidemic|outbreak|plague) (?:on purpose|deliberately|intentionally))|\b(?:poison|contaminate)\w* (?:the |a |our |their |my )?(?:city(?:'s)? )?(?:water supply|reservoir|food supply|water system)"),
+    ("illicit/violent", 0.8, rf"\b(?:{ASK})\b[\w\s',]{{0,30}}\b(?:sabotage|derail|crash|disable|destroy|blow up|attack)\b[\w\s',]{{0,20}}\b(?:a |the )?(?:train|plane|airplane|aircraft|power grid|power plant|substation|pipeline|dam|bridge|brakes|car brakes|nuclear plant|water treatment|gas line|gas main)"),
+    ("illicit/violent", 0.75, r"\b(?:arson|set (?:fire to|on fire)|burn down)\b[\w\s',]{0,25}\b(?:house|home|car|building|school|store|office|apartment|business|property|church|mosque|synagogue)\b"),
+    # ---- self-harm --------------------------------------------------------------------------------
+    ("self-harm/intent", 0.9, rf"\b{I_WANT}\b[\w\s',]{{0,15}}?\b(?:kill myself|end (?:it all|my life|my own life|things|it)|die|commit suicide|take my (?:own )?life|hurt myself|harm myself|cut myself|cut again|overdose|od|starve myself|disappear forever|not (?:be here|exist|wake up))\b"),
+    ("self-harm/intent", 0.9, r"\b(?:i(?:'m| am) (?:going to|gonna|planning to|ready to|about to|thinking (?:of|about)|considering) (?:kill(?:ing)? myself|end(?:ing)? (?:it|my life|things)|suicide|commit(?:ting)? suicide|jump(?:ing)? off|overdos(?:e|ing)|hang(?:ing)? myself|cut(?:ting)? myself|hurt(?:ing)? myself|slit(?:ting)? my wrists))"),
+    ("self-harm/intent", 0.85, r"\b(?:i (?:don'?t|do not) want to (?:live|be alive|exist|wake up)|i wish i (?:was|were) dead|i wish i (?:could|would) (?:die|disappear|not wake up)|life is(?:n'?t| not) worth living|no reason (?:for me )?to live|better off (?:dead|without me)|i have (?:nothing|no reason) (?:left )?to live for|i can'?t (?:go on|do this anymore|take (?:it|this) anymore)|this is my (?:suicide|goodbye) note|wrote my (?:suicide|goodbye) note|tonight is the night i)"),
+    ("self-harm/intent", 0.8, r"\b(?:i(?:'ve| have)? (?:been )?(?:cutting|burning|hurting|starving|punching) myself|i cut myself|i (?:relapsed|keep relapsing)(?: on (?:cutting|self[- ]harm))?|i(?:'ve| have) (?:stockpiled|saved up|collected|been saving) (?:pills|my pills|meds|medication))"),
+    ("self-harm/instructions", 0.9, rf"\b(?:{ASK}|which|what|how many|how much)\b[\w\s',]{{0,40}}\b(?:kill (?:myself|yourself|oneself)|commit suicide|suicide method|end (?:my|your|one'?s) (?:own )?life|take (?:my|your|one'?s) (?:own )?life|die (?:painlessly|quickly|peacefully|in my sleep|without pain)|hang (?:myself|yourself|oneself)|slit (?:my|your) wrists|overdose on|od on|lethal (?:dose|amount)|fatal (?:dose|amount)|pills (?:would it take )?to die|to (?:die|not wake up)\b)"),
+    ("self-harm/instructions", 0.9, r"\b(?:painless(?:est)?|quick(?:est)?|easiest|surest|most effective|least painful|fastest|peaceful|certain) (?:way|method|means)s? (?:to|of) (?:die|dying|suicide|kill(?:ing)? (?:myself|yourself|oneself)|end (?:it|my life|one'?s life)|commit suicide)"),
+    ("self-harm/instructions", 0.85, r"\b(?:how (?:to|do i|can i|should i)|where (?:to|should i)|tips (?:to|for|on)|best way to|ways to|help me)\b[\w\s',]{0,20}\b(?:cut (?:myself|yourself|deeper|without (?:anyone|people) noticing)|hide (?:my |the )?(?:cuts|scars|self[- ]harm|burns)|self[- ]harm|hurt myself|burn myself|starve myself|purge|make myself (?:throw up|vomit|starve)|stop eating (?:completely|for days|without)|lose weight by not eating|suppress (?:my )?appetite to (?:starve|not eat))"),
+    ("self-harm/instructions", 0.85, r"\b(?:pro[- ]?ana|pro[- ]?mia|thinspo|thinspiration|meanspo|bonespo)\b"),
+    ("self-harm/instructions", 0.8, r"\b(?:tall enough|high enough|which bridge|what height|how high)\b[\w\s',]{0,30}\b(?:to (?:die|kill myself|jump)|for (?:a )?(?:fatal|lethal) (?:fall|jump))"),
+    ("self-harm", 0.45, r"\b(?:suicide|suicidal|self[- ]harm|self[- ]injur\w*|cutting myself|kill myself|end my life|want to die)\b"),
+    # ---- sexual -----------------------------------------------------------------------------------
+    ("sexual", 0.9, r"\b(?:write|describe|create|generate|tell|narrate|roleplay|role-play|continue|give me|make)\b[\w\s',]{0,40}\b(?:explicit|erotic|sexual|steamy|smutty|pornographic|nsfw|x-rated|dirty|kinky|lewd|raunchy|horny|graphic sex|sex|sexy)\b[\w\s',]{0,30}\b(?:story|stories|scene|scenes|fanfic|fan fiction|fanfiction|roleplay|role-play|chat|talk|poem|details?|description|content|encounter|fantasy|fantasies|novel|chapter|dialogue|sexting|messages?|texts?)"),
+    ("sexual", 0.9, r"\b(?:cock|pussy|cum|cumming|blowjob|blow job|handjob|hand job|deepthroat|gangbang|creampie|titty|tits|clit|dildo|jerk (?:me|him|you) off|jerking off|fuck (?:me|her|him) (?:hard|deep|raw)|suck (?:my|his) (?:dick|cock)|ride (?:my|his) (?:dick|cock)|eat (?:her|my) (?:pussy|out)|moan(?:ing)? (?:as|while) (?:he|she|i|you) (?:fuck|thrust)|thrust(?:ing|ed)? (?:into|inside) (?:her|him|me))\b"),
+    ("sexual", 0.85, r"\b(?:describe|write|depict|narrate|detail)\b[\w\s',]{0,30}\b(?:sex|intercourse|oral sex|anal sex|orgasm|masturbation|their bodies|her body|his body|naked bodies)\b[\w\s',]{0,20}\b(?:in (?:graphic|explicit|vivid|full|great|intimate|lurid) detail|explicitly|graphically|step by step|moan by moan)"),
+    ("sexual", 0.8, r"\b(?:sext|sexting|talk dirty|dirty talk|send (?:me )?nudes|nude (?:pics|photos|images)|naked (?:pics|photos|images|picture|photo)|strip (?:for me|tease)|be my (?:sex|sexy|naughty) \w+|let'?s have (?:phone )?sex|have cyber ?sex|sexual roleplay|erotic roleplay|nsfw roleplay|undress(?:ed)? (?:her|him|them|this|the) (?:photo|picture|pic|image)|nudify|deepnude|make (?:her|him|them|this person) naked)\b"),
+    ("sexual", 0.8, r"\b(?:porn|pornography|hentai|xxx|onlyfans leaks?|nsfw)\b[\w\s',]{0,20}\b(?:links?|sites?|videos?|pics?|images?|content|generate|write|show|find me|recommend|story|stories)"),
+    # ---- sexual/minors ----------------------------------------------------------------------------
+    ("sexual/minors", 0.95, rf"\b{SEXUAL}\w*\b[\w\s',-]{{0,40}}\b{MINOR}\b"),
+    ("sexual/minors", 0.95, rf"\b{MINOR}\b[\w\s',-]{{0,40}}\b{SEXUAL}\w*\b"),
+    ("sexual/minors", 0.95, r"\b(?:cp\b|child porn|kiddie porn|pedo (?:content|pics|material)|csam|loli hentai|shotacon)"),
+    ("sexual/minors", 0.9, rf"\b(?:groom|grooming|lure|luring|seduce|befriend|get|convince|persuade|meet up with|meet|pick up|alone with|isolate)\b[\w\s',]{{0,25}}\b{MINOR}\b[\w\s',]{{0,40}}\b(?:without (?:her|his|their) parents|secret|secretly|keep it (?:a )?secret|not tell|send (?:me )?(?:pics|photos|pictures)|alone|trust me|in my car|to my house|my van|sleepover|undress|touch)"),
+    ("sexual/minors", 0.9, rf"\b(?:how (?:to|do i|can i)|ways to|tips (?:for|on|to)|help me)\b[\w\s',]{{0,10}}\b(?:groom|lure|get (?:close to|alone with))\b[\w\s',]{{0,15}}\b{MINOR}"),
+    # ---- prompt attacks ---------------------------------------------------------------------------
+    ("attack:prompt_injection", 0.9, r"\b(?:ignore|disregard|forget|override|overwrite|bypass|skip|drop|abandon|discard|neglect|delete|erase|clear|nevermind|never mind|don'?t follow|do not follow|stop following|no longer follow|ditch|throw out|put aside|set aside)\b[\w\s',]{0,35}\b(?:previous|prior|above|earlier|preceding|initial|original|all|any|every|your|the|these|those|system|developer|existing|old|openai|safety|default|programmed|preset|built-in|other)\b[\w\s',]{0,20}\b(?:instructions?|rules?|directions?|directives?|guidelines?|prompts?|policy|policies|constraints?|restrictions?|programming|training|commands?|orders?|guardrails?|filters?|limitations?|limits|context|messages?|settings|system prompt|configuration|ethics|morals|principles|content polic(?:y|ies))\b"),
+    ("attack:policy_extraction", 0.85, r"\b(?:reveal|show|print|display|output|repeat|tell me|give me|share|leak|dump|expose|disclose|recite|echo|spell out|paste|copy|write out|list|what (?:is|are|was|were))\b[\w\s',]{0,25}\b(?:your|the|this|its|my|hidden|secret|internal|original|initial|full|exact|entire|complete|above)\b[\w\s',]{0,15}\b(?:system (?:prompt|message|instructions?|policy|policies|rules|configuration|settings)|initial (?:prompt|instructions?)|hidden (?:prompt|instructions?|rules)|secret (?:prompt|instructions?|rules|password|key)|developer (?:prompt|message|instructions?)|pre-?prompt|meta[- ]prompt|instructions you (?:were|have been) given|prompt (?:you were|you've been) given|rules you (?:follow|were given)|guidelines you (?:follow|were given)|text (?:above|before this)|words above|everything above)"),
+    ("attack:policy_extraction", 0.85, r"\b(?:repeat|print|output|return|echo|copy)\b[\w\s',]{0,20}\b(?:everything|all (?:the )?text|the text|the words|all words|all of the above|the above|your instructions|your prompt|the first (?:line|message|\d+ (?:words|lines)))\b[\w\s',]{0,20}\b(?:above|before|verbatim|word for word|starting with|from the (?:start|beginning)|in a code ?block)"),
+    ("attack:jailbreak", 0.9, r"\b(?:you are (?:now )?|act as |pretend (?:to be|you are|you'?re) |become |roleplay as |role-play as |simulate |enable |activate |enter |switch to |turn on |you'?re now |from now on you are |you will be |behave as )(?:an? |the |in )?(?:dan\b|do anything now|stan\b|dude\b|aim\b|evil ?bot|jailbr[oe]ken|jailbreak|unfiltered|uncensored|unrestricted|unaligned|unbound|unshackled|amoral|immoral|evil|rogue|unchained|limitless|lawless|based|developer mode|dev mode|god mode|debug mode|sudo mode|admin mode|maintenance mode|opposite mode|chaos mode|freedom mode|anarchy|anti-?gpt|betterdan|(?:an? )?ai (?:with|without) (?:no )?(?:rules|restrictions|limits|filters|guidelines|ethics|morals))"),
+    ("attack:jailbreak", 0.9, r"\b(?:without|with no|free (?:of|from)|no longer (?:bound|restricted|limited) by|not bound by|unbound by|ignoring|break free (?:of|from)|liberated from|don'?t have|doesn'?t have|do not have|does not have|has no|have no|there are no)\b[\w\s',]{0,20}\b(?:any |your |the |its |their |all )?(?:restrictions|filters|filtering|rules|guidelines|limits|limitations|ethical (?:guidelines|constraints|boundaries)|ethics|morals|morality|content polic(?:y|ies)|safety (?:guidelines|filters|rules|measures|protocols|training)|censorship|guardrails|boundaries|programming|constraints)\b"),
+    ("attack:jailbreak", 0.85, r"\b(?:jailbreak|jailbroken|jail-break|dan mode|developer mode (?:enabled|output|on)|dan prompt|anti-?dan|do anything now|god mode enabled|/jailbreak|sudo mode|aim prompt|evil confidant)\b"),
+    ("attack:role_injection", 0.85, r"(?:<\|?(?:im_start|im_end|system|endoftext|end|assistant|user|begin_of_text|start_header_id|end_header_id|eot_id)\|?>|\[/?(?:inst|sys|system)\]|<</?sys>>|^#{2,} ?(?:system|instruction|new instructions)\b|\bsystem:\s*(?:you|new|ignore|override|the assistant)|\bnew (?:system )?(?:instructions|rules|directive|prompt)\s*:|\b(?:begin|end) (?:system|admin) (?:prompt|message|override)|\badmin override\b|\bsystem override\b|\boverride code\b|\bauthori[sz]ation code\b[\w\s',]{0,20}\b(?:unlock|disable|bypass))"),
+    ("attack:jailbreak", 0.85, r"\b(?:stay in character|never break character|don'?t break character|do not break character|you must (?:always )?answer (?:every|all|any)|never refuse|you cannot refuse|you can'?t refuse|must not refuse|do not refuse|don'?t refuse|refusing is not (?:an option|allowed)|without (?:any )?(?:warnings?|disclaimers?|moral(?:i[sz]ing)?|refus\w*|censorship)|no (?:warnings?|disclaimers?|moral(?:i[sz]ing)?) (?:at all|allowed|whatsoever|needed)?|you will (?:answer|comply|obey)|answer as both|two responses|respond twice|(?:\[|\()?(?:classic|jailbreak|dan|lucy|🔒|🔓)(?:\]|\))\s)"),
+    ("attack:role_play_escape", 0.8, r"\b(?:(?:my )?(?:late|dead|deceased) (?:grand ?mother|grand ?ma|grandpa|grandfather|mother|father)\b[\w\s',]{0,80}\b(?:used to|would)\b[\w\s',]{0,40}\b(?:tell|read|recite|explain|whisper|sing|teach)|(?:hypothetical(?:ly)?|fictional|in a (?:story|novel|movie|game|fictional world|parallel universe)|for a (?:novel|story|screenplay|movie|book|game)|imagine|pretend|let'?s say|suppose|in a world where)\b[\w\s',]{0,60}\b(?:no (?:rules|laws|restrictions|ethics|morals|consequences)|(?:rules|laws|ethics) (?:don'?t|do not) (?:apply|exist)|(?:is|are) (?:legal|allowed|permitted)|explains? (?:exactly |in detail |step by step )?how to (?:make|build|synthesi[sz]e|cook|hack|kill|poison)))"),
+    ("attack:jailbreak", 0.8, r"\b(?:you are no longer (?:an? |chatgpt|claude|the|bound|restricted)|you'?re no longer (?:an? |chatgpt|claude|the|bound|restricted)|forget (?:that )?you are an? (?:ai|assistant|language model)|forget (?:you'?re|you are) (?:an? )?(?:ai|assistant|chatgpt|claude)|stop being an? (?:ai|assistant)|you have been (?:freed|liberated|unlocked|jailbroken|updated to remove)|your (?:creators|developers|programmers|openai|anthropic) (?:have )?(?:allowed|authori[sz]ed|permitted|said it'?s (?:ok|fine))|i am (?:your|an?|the) (?:developer|creator|admin|administrator|openai employee|anthropic employee|system administrator|owner)\b|i have (?:admin|root|developer|sudo) (?:access|privileges|rights))"),
+    ("attack:encoded_payload", 0.8, r"\b(?:decode|decrypt|decipher|translate|convert|unscramble|reverse|read)\b[\w\s',]{0,30}\b(?:base ?64|hex|hexadecimal|rot-?13|caesar|binary|morse|cipher|encoded|reversed|backwards)\b[\w\s',]{0,40}\b(?:and|then)\b[\w\s',]{0,15}\b(?:follow|execute|do|obey|answer|respond to|comply|act on|perform|carry out|run)\b"),
+    ("attack:role_play_escape", 0.75, r"\b(?:opposite day|opposite mode|say the opposite|answer (?:as if|like) you (?:had|have) no (?:rules|filter)|(?:evil|unfiltered|uncensored|dark|shadow) (?:twin|version|alter ego|side|persona|mode)|alter ego (?:that|who|with)|a persona (?:that|who|with) (?:has no|ignores|doesn'?t follow)|character (?:that|who) (?:has no|ignores|doesn'?t follow|never refuses|answers anything))"),
+    ("attack:prompt_injection", 0.75, r"\b(?:the (?:previous|above|prior) (?:instructions|rules|messages?|prompt) (?:were|was|are|is) (?:fake|a test|wrong|invalid|outdated|cancelled|canceled|void|null|revoked|just a test|not real))|\b(?:your|the) (?:instructions|rules|policy|system prompt) (?:have|has) (?:been )?(?:changed|updated|revoked|removed|lifted|suspended|disabled|cancelled|canceled)"),
+    ("attack:encoded_payload", 0.7, r"\b(?:respond|answer|reply|write|output|print)\b[\w\s',]{0,20}\b(?:only )?(?:in|using|with) (?:base ?64|hex|rot-?13|leetspeak|l33t|binary|morse|reverse(?:d)? (?:text|order)|pig latin|a cipher)\b[\w\s',]{0,30}\b(?:so (?:that )?(?:the |your )?(?:filter|moderation|monitor|safety|system)|to (?:avoid|bypass|evade|get (?:around|past)|trick|fool) (?:the )?(?:filter|filters|moderation|detection|safety|monitor|censors?))"),
+    ("attack:jailbreak", 0.7, r"\b(?:bypass|evade|get (?:around|past)|trick|fool|circumvent|defeat|disable|turn off|switch off|deactivate|break|escape)\b[\w\s',]{0,20}\b(?:your|the|this|its|ai|chatbot'?s?|model'?s?|openai'?s?|content|safety)\b[\w\s',]{0,10}\b(?:filter|filters|filtering|moderation|safety (?:filter|system|measures|rules|layer|guidelines|training)|guardrails?|restrictions|censorship|content policy|alignment|sandbox)\b"),
+]
+
+# When one of these matches, the named categories are scaled down (multiplied) by the factor:
+# they recognise the harmless readings of risky words. Kept narrow so a harmful request with an
+# innocent word in it is not excused.
+BENIGN_CONTEXT: list[tuple[tuple[str, ...], float, str]] = [
+    (("violence", "harassment/threatening", "illicit/violent"), 0.3,
+     r"\b(?:kill|terminate|stop|end|shoot|execute|murder|nuke|bomb)\w*\b[\w\s',-]{0,25}\b(?:process|processes|pid|thread|threads|task|tasks|job|jobs|daemon|service|container|pod|session|query|queries|connection|tab|app|application|program|script|loop|server|terminal|shell|signal|sigterm|sigkill|zombie|orphan|commit|branch|build|deployment|instance|vm|docker)\b"),
+    (("violence", "illicit/violent", "harassment/threatening"), 0.3,
+     r"\b(?:minecraft|fortnite|elden ring|dark souls|zelda|skyrim|call of duty|cod|valorant|league of legends|overwatch|game|video game|boss|final boss|level|npc|mob|mobs|zombies?|dragon|ender dragon|creeper|raid boss|pvp|character in the game|warzone|dnd|d&d|dungeons|chess|checkers|tabletop|board game|speedrun)\b"),
+    (("violence", "violence/graphic", "hate", "hate/threatening", "illicit/violent"), 0.35,
+     r"\b(?:history of|historical|historians?|what (?:caused|happened|led to)|causes of|why did|when did|how did|timeline of|lessons? (?:of|from)|memorial|museum|survivors?|commemorat|remembrance|documentary|explain the|overview of|essay on the history|world war|ww1|ww2|wwii|wwi|civil war|cold war|holocaust denial is|genocide studies|nuremberg|rwanda|srebrenica|armenian genocide|cambodian genocide|the crusades|ancient rome|gladiators?|medieval|hiroshima|nagasaki|the manhattan project|the blitz|d-day)\b"),
+    (("self-harm", "self-harm/intent", "self-harm/instructions"), 0.3,
+     r"\b(?:help (?:a|my) (?:friend|sister|brother|son|daughter|partner|student|child|teen|kid|mom|dad|loved one|colleague|someone)|(?:warning )?signs (?:of|that|someone)|prevent\w*|prevention|hotline|crisis line|988|samaritans|support (?:a|my|someone|someone who|people who)|therapist|counsel(?:or|ing)|statistics|research on|rates of|awareness|how to talk to|talk to (?:my|a) (?:friend|kid|child|teen|son|daughter)|recover(?:y|ing)|safe(?:ly)? (?:dose|dosage|limit|amount)|maximum (?:safe |daily )?dose|recommended dose|toxic dose for (?:safety|reference)|poison control|accidental(?:ly)?|in case of (?:an )?overdose|narcan|naloxone|what to do if someone|first aid|treat(?:ment|ing)? (?:for|of)|worried about (?:my|a))\b"),
+    (("sexual", "sexual/minors"), 0.3,
+     r"\b(?:sex education|sex ed|puberty|consent|contracepti\w*|birth control|condoms?|stis?|stds?|sexually transmitted|hiv|hpv|pregnan\w*|menstrua\w*|periods?|reproductive|anatomy (?:class|lesson)|biology|talk to (?:my|our) (?:kids?|children|son|daughter|teen)|explain to (?:my|our|a) (?:kids?|children|son|daughter|child)|age[- ]appropriate|protect(?:ing)? (?:my |our )?(?:kids?|children|child|minors|students)|keep (?:my |our )?(?:kids?|children|child) safe|report(?:ing)?|warning signs|signs of (?:grooming|abuse|sexual abuse)|child safety|safeguarding|abuse prevention|prevent(?:ing)? (?:child )?(?:sexual )?abuse|survivor|therapy|gender identity|sexual orientation|sexual health|gynecolog\w*|urolog\w*|doctor|pediatrician|vaccine|breast cancer|breastfeed\w*|breast milk|mammogram|testicular|prostate|erectile)\b"),
+    (("illicit", "illicit/violent"), 0.4,
+     r"\b(?:for (?:a |my )?(?:security class|ctf|capture the flag|penetration test|pentest|red team engagement) (?:i'?m authori[sz]ed|with permission|on my own)|on my own (?:network|computer|server|router|account|phone|machine|lab|vm)|i own|i forgot (?:my|the) (?:own )?password|locked out of my own|recover my own|protect (?:myself|my|our|against)|defend (?:against|my|our)|prevent\w*|detect\w*|mitigat\w*|patch\w*|secure my|how (?:does|do|did) \w+ (?:work|happen|spread)|what is (?:a |an )?|history of|is it illegal|is it legal|legal consequences|penalt(?:y|ies) for|signs of|recogni[sz]e|avoid (?:being|getting) (?:scammed|phished|hacked)|report\w*|awareness|safely dispose|bomb (?:squad|disposal|threat procedures|shelter|cyclone)|bath bomb|seed bomb|photo ?bomb|f-?bomb|da bomb|the bomb\b(?! (?:to|that|which))|recipe|cocktail|smoke detector|fire safety|fireworks? safety)\b"),
+    (("harassment", "harassment/threatening"), 0.35,
+     r"\b(?:how (?:to|do i|can i|should i) (?:deal with|handle|respond to|report|stop|cope with|protect myself from|get help for)|i(?:'m| am| was) being (?:bullied|harassed|stalked|threatened)|someone (?:is|keeps) (?:bullying|harassing|stalking|threatening) me|anti-?bullying|what counts as (?:harassment|bullying)|is it harassment|lyrics|rap battle with my friend|friendly roast|roast me\b|self-deprecating)\b"),
+]
+
+@functools.cache
+def compiled() -> tuple[list[tuple[str, float, re.Pattern]], list[tuple[tuple[str, ...], float, re.Pattern]]]:
+    """The rules compiled, on first use: compiling them takes ~0.1 s, which an import should not pay."""
+    return ([(label, w, re.compile(p)) for label, w, p in RULES],
+            [(labels, f, re.compile(p)) for labels, f, p in BENIGN_CONTEXT])
+
+
+def rule_scores(text: str) -> dict[str, float]:
+    """Highest rule weight per label for one normalised text, after benign-context discounts."""
+    rules, benign = compiled()
+    scores: dict[str, float] = {}
+    for label, weight, pattern in rules:
+        if weight > scores.get(label, 0.0) and pattern.search(text):
+            scores[label] = weight
+    if scores:
+        for labels, factor, pattern in benign:
+            if any(label in scores for label in labels) and pattern.search(text):
+                for label in labels:
+                    if label in scores:
+                        scores[label] *= factor
+    return scores
+
+
+def explain(text: str) -> list[tuple[str, float, str]]:
+    """Every rule that fires on `text` (already normalised): (label, weight, pattern prefix)."""
+    return [(label, w, p.pattern[:80]) for label, w, p in compiled()[0] if p.search(text)]
+
+
+if __name__ == "__main__":
+    from flywheel.safety.normalize import views
+
+    for view in views(" ".join(sys.argv[1:])):
+        print(view.how, view.text, rule_scores(view.text), explain(view.text), sep="\n  ")
