@@ -1,0 +1,297 @@
+"""The local API: an HTTP front that plays API Gateway for the Lambda handlers in `functions/`.
+
+Each HTTP request becomes an API Gateway REST proxy event (payload format 1.0: `resource`, `path`,
+`httpMethod`, `headers`/`multiValueHeaders`, query parameters, `pathParameters`, `requestContext`
+with `requestId` and `identity.apiKey`, `body`, `isBase64Encoded`) for the same `lambda_handler` that
+AWS runs, and the handler's proxy response becomes the HTTP response. Like API Gateway it:
+
+- checks the API key in `x-api-key` (403 `{"message": "Forbidden"}`); it also accepts the key as the
+  `Authorization: Bearer` token, which is what the `openai` client sends;
+- answers 403 `Missing Authentication Token` for a path or method no route has, 413 beyond 10 MB;
+- answers 502 `Internal server error` when a handler raises or returns something that is not a proxy
+  response, and 504 when it runs past the 29-second integration timeout.
+
+Handlers run in a pool of worker processes, each one a Lambda execution environment: it imports a
+handler on its first event (its cold start) and runs one event at a time. That matters: a Powertools
+resolver keeps the current event in class state, so two events must never share a process at once,
+and real concurrency is what exercises idempotency races. The front knows nothing of chat or feedback.
+
+    api = LocalApi(env=stack.env() | {...}, port=8000).start()
+    api.url, api.api_key                          # 'http://127.0.0.1:8000/v1', 'fw-...'
+    openai.OpenAI(base_url=api.url, api_key=api.api_key)
+    api.stop()
+
+`flywheel up --port P` (`main` below) starts the whole local stack and serves this until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import importlib.util
+import json
+import multiprocessing
+import os
+import re
+import secrets
+import threading
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
+MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
+INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's REST integration timeout
+STAGE = "v1"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    resource: str  # API Gateway's resource path, with {parameters}
+    function: str  # the folder under functions/
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.resource) + "$")
+
+
+ROUTES = (
+    Route("POST", "/v1/chat/completions", "chat"),
+    Route("POST", "/v1/moderations", "moderation"),
+    Route("POST", "/v1/feedback", "feedback"),
+    Route("GET", "/v1/models", "models"),
+    Route("GET", "/v1/models/{model_id}", "models"),
+)
+
+
+# ----------------------------------------------------------------------------- worker processes
+_handlers: dict[str, Any] = {}
+
+
+def _worker_init(env: dict[str, str], functions_dir: str) -> None:
+    os.environ.update(env)
+    os.environ["FLYWHEEL_FUNCTIONS_DIR"] = functions_dir
+
+
+def _handler(function: str) -> Any:
+    if function not in _handlers:
+        path = Path(os.environ["FLYWHEEL_FUNCTIONS_DIR"]) / function / "handler.py"
+        spec = importlib.util.spec_from_file_location(f"flywheel_function_{function}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _handlers[function] = module.lambda_handler
+    return _handlers[function]
+
+
+class LambdaContext:
+    """The attributes of Lambda's context object that Powertools reads."""
+
+    def __init__(self, function: str, request_id: str, timeout_s: float):
+        self.function_name = f"flywheel-{function}"
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = f"local/{os.getpid()}"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def _invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Runs in a worker: one event through one handler. Raising is the Lambda's unhandled error."""
+    context = LambdaContext(function, str(uuid.uuid4()), INTEGRATION_TIMEOUT_S)
+    return _handler(function)(event, context)
+
+
+def _warm(functions: tuple[str, ...]) -> int:
+    for function in functions:
+        _handler(function)
+    return os.getpid()
+
+
+# ----------------------------------------------------------------------------- events and answers
+def build_event(method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, route: Route,
+                path_params: dict[str, str], source_ip: str, api_key: str | None) -> dict[str, Any]:
+    """An API Gateway REST proxy event (payload 1.0) for one HTTP request."""
+    split = urlsplit(raw_path)
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in headers:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    query = parse_qsl(split.query, keep_blank_values=True)
+    query_single = {k: v for k, v in query} or None
+    query_multi: dict[str, list[str]] = {}
+    for k, v in query:
+        query_multi.setdefault(k, []).append(v)
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    request_id = str(uuid.uuid4())
+    path = unquote(split.path)
+    return {
+        "resource": route.resource, "path": path, "httpMethod": method,
+        "headers": single or None, "multiValueHeaders": multi or None,
+        "queryStringParameters": query_single, "multiValueQueryStringParameters": query_multi or None,
+        "pathParameters": path_params or None, "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "local", "resourceId": route.function,
+            "resourcePath": route.resource, "httpMethod": method, "path": f"/{STAGE}{path}",
+            "stage": STAGE, "requestId": request_id, "extendedRequestId": request_id,
+            "requestTimeEpoch": int(time.time() * 1000), "protocol": "HTTP/1.1", "domainName": "127.0.0.1",
+            "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent") or single.get("user-agent"),
+                         "apiKey": api_key, "apiKeyId": "local-key" if api_key else None},
+        },
+        "body": text if body else None, "isBase64Encoded": encoded,
+    }
+
+
+def _gateway_error(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json", "x-amzn-ErrorType": message.replace(" ", "")}, \
+        json.dumps({"message": message}).encode()
+
+
+def proxy_response(answer: Any) -> tuple[int, dict[str, str], bytes]:
+    """A handler's proxy response → status, headers, body; 502 when it is not one (as API Gateway)."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("statusCode"), int):
+        return _gateway_error(502, "Internal server error")
+    headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
+    for name, values in (answer.get("multiValueHeaders") or {}).items():
+        headers[str(name)] = ", ".join(str(v) for v in values)
+    body = answer.get("body") or ""
+    data = base64.b64decode(body) if answer.get("isBase64Encoded") else str(body).encode()
+    return answer["statusCode"], headers, data
+
+
+# ----------------------------------------------------------------------------- the HTTP front
+class LocalApi:
+    """API Gateway on loopback for the handlers in `functions/`, with an API key."""
+
+    def __init__(self, env: dict[str, str], *, port: int = 0, api_key: str | None = None, workers: int = 4,
+                 functions_dir: Path = FUNCTIONS_DIR, host: str = "127.0.0.1"):
+        self.api_key = api_key or os.environ.get("FLYWHEEL_API_KEY") or f"fw-{secrets.token_urlsafe(24)}"
+        self.env = {**env, "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE", "Flywheel"),
+                    "POWERTOOLS_SERVICE_NAME": env.get("POWERTOOLS_SERVICE_NAME", "api")}
+        self.workers = workers
+        self.functions_dir = functions_dir
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "not started"
+        return f"http://{self._host}:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"{self.base_url}/{STAGE}"
+
+    def start(self, warm: tuple[str, ...] = ()) -> LocalApi:
+        # spawn, not fork: the parent runs threads (moto server, this front) that fork would copy mid-flight.
+        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_worker_init, initargs=(self.env, str(self.functions_dir)))
+        if warm:
+            # Every worker imports the handlers now, so the first requests do not pay the cold starts.
+            list(self._pool.map(_warm, [warm] * self.workers))
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # the handlers log; the front stays quiet
+                pass
+
+            def _serve(self) -> None:
+                status, headers, body = api.handle(self.command, self.path, list(self.headers.items()),
+                                                   self.rfile, self.client_address[0])
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _serve
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 1024
+
+        self._server = Server((self._host, self._port), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
+        self._thread.start()
+        return self
+
+    def _authorised(self, headers: list[tuple[str, str]]) -> str | None:
+        for name, value in headers:
+            lower = name.lower()
+            if lower == "x-api-key":
+                candidate = value.strip()
+            elif lower == "authorization" and value.lower().startswith("bearer "):
+                candidate = value[7:].strip()
+            else:
+                continue
+            if hmac.compare_digest(candidate.encode(), self.api_key.encode()):
+                return candidate
+        return None
+
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], rfile: Any, source_ip: str
+               ) -> tuple[int, dict[str, str], bytes]:
+        length_header = next((v for k, v in headers if k.lower() == "content-length"), "0")
+        try:
+            length = int(length_header)
+        except ValueError:
+            return _gateway_error(400, "Bad Request")
+        if length > MAX_BODY:
+            return _gateway_error(413, "Request Too Long")
+        body = rfile.read(length) if length > 0 else b""
+        path = unquote(urlsplit(raw_path).path)
+        for route in ROUTES:
+            match = route.pattern.match(path)
+            if match and route.method == method:
+                break
+        else:
+            return _gateway_error(403, "Missing Authentication Token")
+        key = self._authorised(headers)
+        if key is None:
+            return _gateway_error(403, "Forbidden")
+        event = build_event(method, raw_path, headers, body, route, match.groupdict(), source_ip, key)
+        return self.invoke(route.function, event)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        assert self._pool is not None, "not started"
+        future = self._pool.submit(_invoke, function, event)
+        try:
+            answer = future.result(timeout=INTEGRATION_TIMEOUT_S)
+        except FutureTimeout:
+            return _gateway_error(504, "Endpoint request timed out")
+        except Exception:  # noqa: BLE001 — a handler's unhandled error is API Gateway's 502, whatever it is
+            return _gateway_error(502, "Internal server error")
+        return proxy_response(answer)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> LocalApi:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
