@@ -1,0 +1,97 @@
+"""The model runner: one loaded artifact on one device, its precision, its KV cache and two calls.
+
+- `prefill(slot, ids, start)`  runs a prompt (or the rest of one) into a cache slot; returns the last
+                               position's logits (V,).
+- `decode(tokens, positions, batch)`  one token for each of the first `batch` slots; rows may be at
+                               different positions; returns logits (B, V).
+
+The engine keeps its running sequences in slots 0..B-1 so the decode step reads the cache as a view
+(`slots=slice(0, B)`): no gather, no per-row Python beyond building two small index tensors.
+
+Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
+otherwise `auto` is int8 dynamic quantization of the Linear layers on CPU and bf16 on CUDA. Knows no
+HTTP and no scheduling.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from flywheel.model.artifact import Artifact
+from flywheel.model.gpt import KVCache
+
+
+def resolve_precision(requested: str, meta: dict, device: torch.device) -> str:
+    choice = requested
+    if choice == "auto":
+        choice = (meta.get("serving") or {}).get("precision", "auto")
+    if choice == "auto":
+        choice = "bf16" if device.type == "cuda" else "int8"
+    if choice == "int8" and device.type != "cpu":
+        choice = "bf16"  # dynamic int8 kernels are CPU-only; bf16 is the GPU's cheap precision
+    if choice not in ("fp32", "int8", "bf16"):
+        raise ValueError(f"unknown precision {choice!r}")
+    return choice
+
+
+def param_bytes(config, precision: str) -> int:
+    """Bytes the weights take at `precision` (int8: Linear weights at 1 byte, embeddings stay fp32)."""
+    embed = config.vocab_size * config.n_embd + config.block_size * config.n_embd
+    linear = config.num_params() - embed
+    if precision == "int8":
+        return embed * 4 + linear * 1 + config.vocab_size * config.n_embd  # + quantized lm_head copy
+    return (embed + linear) * (2 if precision == "bf16" else 4)
+
+
+def cache_bytes(config, n_slots: int, precision: str) -> int:
+    per = 2 if precision == "bf16" else 4
+    return 2 * config.n_layer * n_slots * config.block_size * config.n_embd * per
+
+
+class ModelRunner:
+    def __init__(self, artifact: Artifact, n_slots: int, precision: str = "auto",
+                 device: str | torch.device | None = None):
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.precision = resolve_precision(precision, artifact.meta, self.device)
+        self.config = artifact.config
+        model = artifact.model.eval()
+        if self.precision == "int8":
+            with warnings.catch_warnings():  # torch.ao's deprecation notes, not our concern per call
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        elif self.precision == "bf16":
+            model = model.to(torch.bfloat16)
+        self.model = model.to(self.device)
+        cache_dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        self.cache = KVCache.allocate(self.config, n_slots, device=self.device, dtype=cache_dtype)
+        self.max_len = self.cache.max_len
+        self.pad_id = artifact.tokenizer.pad_id
+
+    @property
+    def n_slots(self) -> int:
+        return self.cache.n_slots
+
+    @torch.inference_mode()
+    def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
+        idx = torch.tensor([ids], device=self.device)  # (1, T)
+        positions = torch.arange(start, start + len(ids), device=self.device)[None]  # (1, T)
+        logits = self.model(idx, positions=positions, cache=self.cache, slots=slice(slot, slot + 1))
+        return self._mask(logits[0, -1].float())  # (V,)
+
+    @torch.inference_mode()
+    def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
+        B = len(tokens)
+        idx = torch.tensor(tokens, device=self.device).view(B, 1)  # (B, 1)
+        pos = torch.tensor(positions, device=self.device).view(B, 1)  # (B, 1)
+        logits = self.model(idx, positions=pos, cache=self.cache, slots=slice(0, B))
+        return self._mask(logits[:, -1].float())  # (B, V)
+
+    def copy(self, src: int, dst: int, length: int) -> None:
+        if length > 0 and src != dst:
+            self.cache.copy_prefix(src, dst, length)
+
+    def _mask(self, logits: torch.Tensor) -> torch.Tensor:
+        logits[..., self.pad_id] = float("-inf")  # padding is never a real next token
+        return logits
