@@ -17,6 +17,7 @@ from flywheel.safety.attacks import AttackResult, detect_attack
 from flywheel.safety.config import DeniedTopic, SafetyConfig, SafetyConfigError, load_config
 from flywheel.safety.guard import InputVerdict, OutputVerdict, check_input, filter_output
 from flywheel.safety.moderation import ModerationResult, moderate
+from flywheel.safety.pii import PII_TYPES, PIIMatch, find_pii, mask_pii
 from flywheel.safety.policy import PolicyError, SystemPolicy, active_policy, apply_policy
 from flywheel.safety.taxonomy import CATEGORIES, LLAMA_GUARD_3, LLAMA_GUARD_3_HAZARDS, llama_guard_codes
 
@@ -24,11 +25,13 @@ __all__ = [
     "CATEGORIES",
     "LLAMA_GUARD_3",
     "LLAMA_GUARD_3_HAZARDS",
+    "PII_TYPES",
     "AttackResult",
     "DeniedTopic",
     "InputVerdict",
     "ModerationResult",
     "OutputVerdict",
+    "PIIMatch",
     "PolicyError",
     "SafetyConfig",
     "SafetyConfigError",
@@ -45,10 +48,3 @@ __all__ = [
     "moderate",
 ]
 
-
-def __getattr__(name: str):
-    # pii.py (the data layer's scrubber, shared here) is re-exported on first use.
-    if name in ("mask_pii", "find_pii"):
-        from flywheel.safety import pii
-        return getattr(pii, name)
-    raise AttributeError(f"module 'flywheel.safety' has no attribute {name!r}")

@@ -13,7 +13,7 @@ They apply Bedrock Guardrails' five policy types from `SafetyConfig`:
     verdict = check_input([{"role": "user", "content": "hi"}])
     verdict.blocked, verdict.categories, verdict.attack, verdict.reason, verdict.policy_version
     out = filter_output("Sure! Email me at bob@example.com")
-    out.text          # "Sure! Email me at [EMAIL]"  (pii.py's placeholders)
+    out.text          # "Sure! Email me at <EMAIL>"  (pii.py's placeholders)
     out.flagged, out.policy, out.categories, out.pii
 
 Which messages are checked: every message the client wrote (user, and system/developer/tool, which
@@ -32,6 +32,7 @@ from flywheel.safety.attacks import detect_attack
 from flywheel.safety.config import SafetyConfig, load_config
 from flywheel.safety.moderation import ModerationResult, moderate
 from flywheel.safety.normalize import views
+from flywheel.safety.pii import mask_pii
 from flywheel.safety.policy import active_policy, validate_messages
 from flywheel.safety.taxonomy import CATEGORIES
 
@@ -70,12 +71,6 @@ class OutputVerdict:
         return {"text": self.text, "flagged": self.flagged, "policy": self.policy,
                 "categories": list(self.categories), "pii": dict(self.pii),
                 "policy_version": self.policy_version}
-
-
-def _pii():
-    # Imported on first use: pii.py belongs to the data layer's scrubber and is shared, not copied.
-    from flywheel.safety import pii
-    return pii
 
 
 def denied_topics(text: str, config: SafetyConfig) -> list[str]:
@@ -127,17 +122,16 @@ def check_input(messages: list[dict], config: SafetyConfig | None = None) -> Inp
     pii_counts: dict[str, int] = {}
     masked = None
     if config.pii_input_action != "none":
-        pii = _pii()
         if config.pii_input_action == "mask":
             masked = []
             for message, (role, text) in zip(messages, pairs):
-                masked_text, counts = pii.mask_pii(text)
+                masked_text, counts = mask_pii(text)
                 for kind, n in counts.items():
                     pii_counts[kind] = pii_counts.get(kind, 0) + n
                 masked.append({**message, "content": masked_text})
         else:
             for text in client_texts:
-                for kind, n in pii.mask_pii(text)[1].items():
+                for kind, n in mask_pii(text)[1].items():
                     pii_counts[kind] = pii_counts.get(kind, 0) + n
             if pii_counts:
                 categories.append("pii")
@@ -181,7 +175,7 @@ def filter_output(text: str, config: SafetyConfig | None = None) -> OutputVerdic
     pii_counts: dict[str, int] = {}
     shown = text
     if config.pii_output_action != "none":
-        shown, pii_counts = _pii().mask_pii(text)
+        shown, pii_counts = mask_pii(text)
         pii_counts = dict(pii_counts)
 
     policy = detail = None

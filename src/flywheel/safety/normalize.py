@@ -32,7 +32,8 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
                        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
 _WS = re.compile(r"\s+")
 _LEET_WORD = re.compile(r"\b(?=[\w@$!|+€]*[a-z])(?=[\w@$!|+€]*[0-9@$!|+€])[\w@$!|+€]{2,}")
-_SPREAD = re.compile(r"\b(?:[a-z][ .\-_*]){3,}[a-z]\b")
+# Letters spread out: "b.o.m.b", "b-o-m-b", or "b o m b" (one space inside a word, more between words).
+_SPREAD = re.compile(r"\b[a-z](?:[.\-_*][a-z])+\b|\b[a-z](?: [a-z]){2,}\b")
 _B64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _B64URL = re.compile(r"(?<![A-Za-z0-9_\-=])[A-Za-z0-9_\-]{16,}={0,2}(?![A-Za-z0-9_\-=])")
 _HEX = re.compile(r"(?:\b(?:0x)?[0-9a-fA-F]{2}[\s:,]?){8,}")
@@ -118,6 +119,18 @@ def decoded_payloads(text: str) -> list[View]:
     return out
 
 
+def _join_spread(text: str) -> str:
+    """Join letters spread out to dodge filters; runs of 2+ spaces (or a lone letter's word) separate words."""
+    folded = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).lower()
+    words = []
+    for chunk in re.split(r"\s{2,}", folded):
+        if re.fullmatch(r"[a-z](?: [a-z])+", chunk.strip()):
+            words.append(chunk.replace(" ", ""))
+        else:
+            words.append(_SPREAD.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), chunk))
+    return _WS.sub(" ", " ".join(words)).strip()
+
+
 def views(text: str) -> list[View]:
     """The plain view first, then any other view that differs from it (see the module docstring)."""
     plain = fold(text)
@@ -127,9 +140,8 @@ def views(text: str) -> list[View]:
         leet = plain.translate(_LEET)
         if leet != plain:
             out.append(View("leet", leet))
-    if _SPREAD.search(plain):
-        joined = _SPREAD.sub(lambda m: re.sub(r"[ .\-_*]", "", m.group(0)), plain)
-        out.append(View("spread", joined))
+    if _SPREAD.search(text.lower()):
+        out.append(View("spread", _join_spread(text)))
     out += decoded_payloads(text if len(text) <= MAX_CHARS else plain)
     words = _WORD.findall(plain)
     if len(words) >= 3:
