@@ -89,7 +89,7 @@ def test_sagemaker_metric_definitions_scrape_the_training_log():
 def test_dimension_sets_for_powertools():
     sets = cat.emf_dimension_sets("Feedback", {"Kind": "thumbs", "Rating": "down", "ModelVersion": "v2"})
     assert sets[0] == {"service": "api", "Kind": "thumbs", "Rating": "down", "ModelVersion": "v2"}
-    assert {"service": "api", "Rating": "down"} in sets and {"service": "api"} in sets
+    assert {"service": "api", "Kind": "thumbs", "Rating": "down"} in sets and {"service": "api"} in sets
 
 
 def test_aws_metrics_are_catalogued_for_reading():
@@ -97,3 +97,13 @@ def test_aws_metrics_are_catalogued_for_reading():
     assert m.emitted_by == "aws" and m.dimensions == ("EndpointName", "VariantName")
     with pytest.raises(cat.UnknownMetricError):
         cat.lookup("AWS/SageMaker", "Nope")
+    scraped = cat.lookup(cat.SAGEMAKER_TRAINING_NAMESPACE, "train_loss")
+    assert scraped.emitted_by == "aws" and cat.metric("train_loss").emitted_by == "flywheel"
+
+
+def test_log_properties_name_catalogued_metrics():
+    for prop, metrics in cat.LOG_PROPERTIES.items():
+        for name in metrics:
+            m = cat.metric(name)
+            assert prop not in m.dimensions
+            cat.emf_document(name, 1, {k: "x" for k in m.dimensions}, properties={prop: "v"})

@@ -136,8 +136,9 @@ _FLYWHEEL_METRICS = (
     _m("ModerationFlags", "Count", "api", "moderation flags, by category and direction (input/output)",
        "Direction", "Category", _V, rollups=((SERVICE,), (SERVICE, "Direction"))),
     _m("Refusals", "Count", "api", "requests refused, by safety policy", "Policy", _V),
+    # Rating: "up"/"down" for thumbs, "1".."5" for ratings, "none" for the other kinds.
     _m("Feedback", "Count", "api", "feedback received, by kind (thumbs/rating/comparison) and rating",
-       "Kind", "Rating", _V, rollups=((SERVICE,), (SERVICE, "Rating"))),
+       "Kind", "Rating", _V, rollups=((SERVICE,), (SERVICE, "Kind"), (SERVICE, "Kind", "Rating"))),
     _m("Errors", "Count", "api", "requests that failed, by error type", "ErrorType", "Route"),
     # Serving: the inference server inside the endpoint.
     _m("TimeToFirstToken", "Milliseconds", "serving", "time from request to first generated token", _V),
@@ -170,6 +171,9 @@ _FLYWHEEL_METRICS = (
 # Metrics AWS publishes itself that the dashboard and alarms read.
 SAGEMAKER_ENDPOINT_NAMESPACE = "AWS/SageMaker"
 SAGEMAKER_PIPELINE_NAMESPACE = "AWS/Sagemaker/ModelBuildingPipeline"
+# Where SageMaker publishes what `sagemaker_metric_definitions()` scrapes from a training job's log;
+# `Host` is "<training-job-name>/algo-<n>".
+SAGEMAKER_TRAINING_NAMESPACE = "/aws/sagemaker/TrainingJobs"
 _AWS_METRICS = (
     Metric("Invocation5XXErrors", "Count", "serving", "endpoint invocations answered 5xx",
            ("EndpointName", "VariantName"), rollups=(), namespace=SAGEMAKER_ENDPOINT_NAMESPACE,
@@ -180,12 +184,23 @@ _AWS_METRICS = (
     Metric("ModelLatency", "Microseconds", "serving", "time the container took to answer",
            ("EndpointName", "VariantName"), rollups=(), namespace=SAGEMAKER_ENDPOINT_NAMESPACE,
            emitted_by="aws"),
+    *(Metric(m.name, m.unit, "training", f"{m.description}, as SageMaker scrapes it from the job's log",
+             ("Host",), rollups=(), namespace=SAGEMAKER_TRAINING_NAMESPACE, emitted_by="aws")
+      for m in _FLYWHEEL_METRICS if m.sagemaker_regex),
     Metric("ExecutionFailed", "Count", "training", "continuous-training pipeline executions that failed",
            ("PipelineName",), rollups=(), namespace=SAGEMAKER_PIPELINE_NAMESPACE, emitted_by="aws"),
     Metric("StepFailed", "Count", "training", "pipeline steps that failed (the training step included)",
            ("PipelineName", "StepName"), rollups=(), namespace=SAGEMAKER_PIPELINE_NAMESPACE,
            emitted_by="aws"),
 )
+
+# Properties (searchable in Logs Insights, not dimensions) that the saved queries read, and the metrics
+# whose lines should carry them.
+LOG_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "request_id": ("Latency", "Errors", "Feedback", "ModerationFlags"),
+    "prompt_tokens": ("Latency",),
+    "policy_version": ("Feedback", "Refusals"),
+}
 
 CATALOGUE: dict[tuple[str, str], Metric] = {(m.namespace, m.name): m for m in _FLYWHEEL_METRICS + _AWS_METRICS}
 METRICS: dict[str, Metric] = {m.name: m for m in _FLYWHEEL_METRICS}
