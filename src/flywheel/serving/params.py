@@ -40,7 +40,9 @@ class GenerationRequest:
 
 
 def _int(body: dict, name: str, default: int, lo: int, hi: int | None = None) -> int:
-    value = body.get(name, default)
+    value = body.get(name)
+    if value is None:  # absent or null (OpenAI clients send null for "unset")
+        return default
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadRequest(f"{name} must be an integer, got {value!r}")
     if value < lo or (hi is not None and value > hi):
@@ -49,7 +51,9 @@ def _int(body: dict, name: str, default: int, lo: int, hi: int | None = None) ->
 
 
 def _float(body: dict, name: str, default: float, lo: float, hi: float, lo_open: bool = False) -> float:
-    value = body.get(name, default)
+    value = body.get(name)
+    if value is None:
+        return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRequest(f"{name} must be a number, got {value!r}")
     value = float(value)
@@ -87,16 +91,14 @@ def parse_request(body: bytes | str | dict, *, max_n: int = 8, max_tokens_limit:
         messages = tuple({"role": m["role"], "content": m["content"]} for m in messages)
     elif not isinstance(prompt, str) or not prompt:
         raise BadRequest("prompt must be a non-empty string")
-    stop = body.get("stop", [])
+    stop = body.get("stop") or []
     if isinstance(stop, str):
         stop = [stop]
-    if (stop is None):
-        stop = []
     if not isinstance(stop, list) or len(stop) > MAX_STOP_STRINGS or not all(
             isinstance(s, str) and 0 < len(s) <= MAX_STOP_CHARS for s in stop):
         raise BadRequest(f"stop must be a string or a list of up to {MAX_STOP_STRINGS} non-empty strings "
                          f"of at most {MAX_STOP_CHARS} characters")
-    stream = body.get("stream", False)
+    stream = body.get("stream") or False
     if not isinstance(stream, bool):
         raise BadRequest(f"stream must be true or false, got {stream!r}")
     timeout = body.get("timeout_s")
