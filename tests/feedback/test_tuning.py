@@ -7,7 +7,7 @@ import json
 import pytest
 
 from flywheel.feedback.channel import read_pairs
-from flywheel.feedback.reward import load_reward_model
+from flywheel.feedback.reward import load_reward_model, score
 from flywheel.feedback.tuning import parse_args, stream_indices
 from flywheel.model.artifact import load_artifact
 from flywheel.training.config import HyperparameterError
@@ -72,6 +72,11 @@ def test_reward_job_learns_the_preference(tmp_path, pair_channel, tiny_artifact)
     assert main(args) == 0
     rm, tok, meta = load_reward_model(tmp_path / "reward" / "model")
     assert meta["objective"] == "reward" and meta["metrics"]["heldout_reward_accuracy"] == 1.0
+    held = read_pairs(pair_channel).heldout
+    prompts = [p["prompt"] for p in held]
+    chosen = score(rm, tok, prompts, [p["chosen"] for p in held])
+    rejected = score(rm, tok, prompts, [p["rejected"] for p in held])
+    assert all(c > r for c, r in zip(chosen, rejected))
 
 
 def test_bad_hyperparameters_exit_2_with_a_failure_file(tmp_path, pair_channel, tiny_artifact):
