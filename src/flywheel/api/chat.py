@@ -170,7 +170,8 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
         emit("Refusals", 1, Policy="attack" if getattr(verdict, "attack", None) else "moderation",
              ModelVersion="none")
         raise _refusal(verdict)
-    sent = apply_policy(messages)
+    # The guard may mask PII in the client's messages (its pii_input_action); the model sees those.
+    sent = apply_policy(getattr(verdict, "masked_messages", None) or messages)
 
     routing = read_routing(settings.routing_table)
     target = pick(routing, request.model, request.user)

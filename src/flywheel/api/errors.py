@@ -78,11 +78,11 @@ class ServiceUnavailable(ApiError):
     status, type, code = 503, "server_error", "service_unavailable"
 
 
-def _validation_message(errors: list[dict[str, Any]]) -> tuple[str, str | None]:
+def validation_message(errors: list[dict[str, Any]], root: str = "body") -> tuple[str, str | None]:
     """pydantic's error list → one readable reason and the first offending parameter."""
     parts, param = [], None
     for err in errors[:8]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or "body"
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",)) or root
         param = param or loc
         parts.append(f"{loc}: {err.get('msg', 'invalid')}")
     more = len(errors) - 8
@@ -103,7 +103,7 @@ def as_api_error(exc: BaseException) -> ApiError:
         return exc
     if _named(exc, "ValidationError", "RequestValidationError"):
         errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
-        message, param = _validation_message(list(errors))
+        message, param = validation_message(list(errors))
         return BadRequest(f"invalid request: {message}", param=param)
     if _named(exc, "JSONDecodeError", "UnicodeDecodeError"):
         return BadRequest(f"the body is not valid JSON: {exc}", code="invalid_json")

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from flywheel.api.errors import ApiError, BadRequest, NotFound, as_api_error
+from flywheel.api.errors import ApiError, BadRequest, NotFound, as_api_error, validation_message
 from flywheel.api.telemetry import logger
 
 M = TypeVar("M", bound=BaseModel)
@@ -118,8 +118,8 @@ def serve(app: APIGatewayRestResolver, event: Any, context: Any) -> dict[str, An
     try:
         RestProxyEvent.model_validate(event)
     except ValidationError as exc:
-        error = as_api_error(exc)
-        error.message = f"not an API Gateway REST proxy event: {error.message.removeprefix('invalid request: ')}"
+        reason, _ = validation_message(exc.errors(), root="event")
+        error = BadRequest(f"not an API Gateway REST proxy event: {reason}", code="invalid_event")
         return {"statusCode": 400, "headers": {"Content-Type": JSON}, "multiValueHeaders": {},
                 "body": json.dumps(error.body()), "isBase64Encoded": False}
     return app.resolve(event, context)
