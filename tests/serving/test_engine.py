@@ -1,0 +1,128 @@
+"""The engine in-process: continuous batching, prefix caching, sampling and metrics, on the tiny model."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from flywheel.model.artifact import load_artifact
+from flywheel.serving.engine import Engine
+from flywheel.serving.errors import BadRequest, Overloaded
+from flywheel.serving.metrics import ServingMetrics
+from flywheel.serving.params import parse_request
+from flywheel.serving.runner import ModelRunner
+from flywheel.serving.settings import EngineSettings
+
+POLICY = {"role": "system", "content": "You are a careful assistant. Answer briefly and cite the docs."}
+
+
+def make_engine(tiny_artifact, lines=None, **settings):
+    settings = EngineSettings(**{"max_batch": 3, "max_queue": 16, **settings})
+    artifact = load_artifact(tiny_artifact)
+    slots = settings.max_batch + (settings.prefix_slots if settings.prefix_caching else 0)
+    metrics = ServingMetrics(sink=lines.append if lines is not None else None, emf=lines is not None)
+    return Engine(ModelRunner(artifact, slots, "fp32"), artifact.tokenizer, settings,
+                  metrics.for_model("m", artifact.version), name="m", version=artifact.version), metrics
+
+
+def chat(text, **params):
+    return parse_request({"messages": [POLICY, {"role": "user", "content": text}], **params})
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_artifact):
+    engine, _ = make_engine(tiny_artifact)
+    yield engine
+    engine.close()
+
+
+def test_rows_join_and_leave_and_each_equals_its_run_alone(engine, tiny_artifact):
+    requests = [chat(f"question number {i} about {w}", max_tokens=3 + 5 * (i % 4))
+                for i, w in enumerate(["json", "csv", "heapq", "bisect", "pathlib", "argparse", "random"])]
+    alone = [engine.generate(r) for r in requests]
+    with ThreadPoolExecutor(len(requests)) as pool:  # 7 requests through 3 slots: joins and leaves
+        together = list(pool.map(engine.generate, requests))
+    assert [a["choices"] for a in alone] == [t["choices"] for t in together]
+    assert engine.prefix_hits >= len(requests)
+
+
+def test_prefix_cache_changes_nothing_but_the_work(tiny_artifact, engine):
+    plain, _ = make_engine(tiny_artifact, prefix_caching=False)
+    try:
+        for text in ("first", "second question"):
+            cached, uncached = engine.generate(chat(text, max_tokens=12)), plain.generate(chat(text, max_tokens=12))
+            assert cached["choices"] == uncached["choices"]
+            assert cached["usage"]["cached_prompt_tokens"] > 0 and uncached["usage"]["cached_prompt_tokens"] == 0
+    finally:
+        plain.close()
+
+
+def test_greedy_choices_agree_and_top_k_one_is_greedy(engine):
+    greedy = engine.generate(chat("same", max_tokens=8, n=3))
+    assert len({c["text"] for c in greedy["choices"]}) == 1
+    assert greedy["usage"]["prompt_tokens"] > 0
+    k1 = engine.generate(chat("same", max_tokens=8, temperature=1.5, top_k=1, seed=3))
+    assert k1["choices"][0]["text"] == greedy["choices"][0]["text"]
+    p0 = engine.generate(chat("same", max_tokens=8, temperature=1.0, top_p=1e-6, seed=4))
+    assert p0["choices"][0]["text"] == greedy["choices"][0]["text"]
+
+
+def test_stream_chunks_add_up_to_the_result(engine):
+    completion = engine.submit(chat("stream me", max_tokens=10, temperature=0.7, seed=1))
+    chunks = list(completion)
+    result = completion.result()
+    assert "".join(c["text"] for c in chunks) == result["choices"][0]["text"]
+    assert chunks[-1]["finish_reason"] == result["choices"][0]["finish_reason"]
+
+
+def test_admission_control_and_bad_prompts(tiny_artifact):
+    engine, metrics = make_engine(tiny_artifact, max_batch=1, max_queue=1)
+    try:
+        with pytest.raises(BadRequest, match="no room"):
+            engine.submit(parse_request({"prompt": "word " * 200}))
+        outcomes = []
+        completions = []
+        for _ in range(6):
+            try:
+                completions.append(engine.submit(chat("hold on", max_tokens=30)))
+            except Overloaded as exc:
+                outcomes.append(exc.retry_after)
+        assert outcomes and all(r >= 1 for r in outcomes)
+        assert all(c.result()["choices"][0]["finish_reason"] in ("stop", "length") for c in completions)
+        assert 'outcome="overloaded"' in metrics.render()
+    finally:
+        engine.close()
+
+
+def test_metrics_render_and_emf_lines(tiny_artifact):
+    lines: list[str] = []
+    engine, metrics = make_engine(tiny_artifact, lines=lines)
+    try:
+        engine.generate(chat("measure", max_tokens=5))
+        engine.metrics.flush()
+    finally:
+        engine.close()
+    text = metrics.render()
+    for name in ("flywheel_time_to_first_token_ms_count", "flywheel_queue_depth", "flywheel_batch_size",
+                 "flywheel_tokens_per_second", "flywheel_prefix_cache_hit_tokens_total", "flywheel_loaded_models"):
+        assert name in text
+    names = {json.loads(line)["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for line in lines}
+    assert {"TimeToFirstToken", "TimePerOutputToken", "QueueDepth", "BatchSize", "TokensPerSecond",
+            "PrefixCacheHits"} <= names
+
+
+@pytest.mark.parametrize("body", [
+    {"prompt": "x", "temperature": -0.1}, {"prompt": "x", "n": 0}, {"prompt": "x", "seed": -1},
+    {"prompt": "x", "stop": ["a"] * 5}, {"prompt": "x", "stream": "yes"}, {"prompt": ""},
+    {"messages": [{"role": "user", "content": 3}]}, {"prompt": "x", "timeout_s": 0},
+])
+def test_params_out_of_range(body):
+    with pytest.raises(BadRequest):
+        parse_request(json.dumps(body))
+
+
+def test_params_accept_nulls_and_defaults():
+    r = parse_request({"prompt": "x", "top_k": None, "stop": None, "seed": None, "max_tokens": 5})
+    assert (r.top_k, r.stop, r.seed, r.max_tokens, r.n, r.greedy) == (0, (), 0, 5, 1, True)
