@@ -42,7 +42,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[3] / "functions"
@@ -199,7 +199,7 @@ class LocalApi:
     def url(self) -> str:
         return f"{self.base_url}/{STAGE}"
 
-    def start(self, warm: tuple[str, ...] = ()) -> LocalApi:
+    def start(self, warm: tuple[str, ...] = ()) -> Self:
         # spawn, not fork: the parent runs threads (moto server, this front) that fork would copy mid-flight.
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_worker_init, initargs=(self.env, str(self.functions_dir)))
@@ -290,8 +290,160 @@ class LocalApi:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def __enter__(self) -> LocalApi:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ----------------------------------------------------------------------------- the rest of the local stack
+ROOT = Path(__file__).resolve().parents[3]
+SERVE = ROOT / "containers" / "inference" / "serve"
+
+
+@dataclass
+class InferenceProcess:
+    """The inference container's `serve` entry point, run as a local process (multi-model mode)."""
+
+    url: str
+    process: Any
+    log: Path
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except Exception:  # noqa: BLE001 — whatever kept it alive, it must not outlive us
+            self.process.kill()
+
+
+def start_inference_server(work_dir: Path, *, env: dict[str, str] | None = None, timeout_s: float = 120.0
+                           ) -> InferenceProcess:
+    import subprocess
+    import sys
+
+    work_dir.mkdir(parents=True, exist_ok=True)
+    log = work_dir / "serve.log"
+    full_env = {**os.environ, "SAGEMAKER_MULTI_MODEL": "true", "SAGEMAKER_BIND_TO_PORT": "0",
+                "FLYWHEEL_BIND_HOST": "127.0.0.1", "FLYWHEEL_WORK_DIR": str(work_dir / "work"), **(env or {})}
+    (work_dir / "work").mkdir(exist_ok=True)
+    out = open(log, "w")  # noqa: SIM115 — the server writes it for as long as it runs
+    process = subprocess.Popen([sys.executable, str(SERVE)], stdout=out, stderr=subprocess.STDOUT, env=full_env,
+                               cwd=work_dir)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if "listening on " in text:
+            return InferenceProcess(f"http://{text.split('listening on ', 1)[1].split()[0]}", process, log)
+        if process.poll() is not None:
+            raise RuntimeError(f"the inference server exited with {process.returncode}:\n{text}")
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"the inference server did not start in {timeout_s:.0f}s:\n{log.read_text()}")
+
+
+def publish_model(s3: Any, names: Any, artifact: Path, version: str | None = None) -> str:
+    """Upload an artifact (folder or model.tar.gz) to the lake's models/ zone; returns its version."""
+    import tempfile
+
+    from flywheel.api.routing import target_model
+    from flywheel.model.artifact import pack, read_meta
+
+    artifact = Path(artifact)
+    with tempfile.TemporaryDirectory() as tmp:
+        if artifact.is_dir():
+            version = version or read_meta(artifact)["version"]
+            archive = pack(artifact, Path(tmp) / "model.tar.gz")
+        else:
+            archive = artifact
+            if version is None:
+                from flywheel.model.artifact import unpack
+
+                version = read_meta(unpack(archive, Path(tmp) / "model"))["version"]
+        s3.upload_file(str(archive), names.bucket, names.zone_prefix("models") + target_model(version))
+    return version
+
+
+def find_latest_model(search: list[Path]) -> Path | None:
+    """The newest artifact folder (config.json + model.safetensors) or model.tar.gz under `search`."""
+    found: list[Path] = []
+    for root in search:
+        if root.is_dir():
+            found += [p.parent for p in root.rglob("model.safetensors") if (p.parent / "config.json").exists()]
+            found += list(root.rglob("model.tar.gz"))
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def train_small_model(out: Path) -> Path | None:
+    """Train a debug-size model with the training entry point, if this checkout has one."""
+    try:
+        from flywheel.local import demo
+    except ImportError:
+        return None
+    if not hasattr(demo, "main"):
+        return None
+    print(f"flywheel up: no trained model found; training a small one into {out} "
+          f"(`flywheel demo --preset small --steps 100`) ...", flush=True)
+    code = demo.main(["--out", str(out), "--preset", "small", "--steps", "100"])
+    return find_latest_model([out]) if code == 0 else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`flywheel up`: moto server, the inference server, the local endpoint and this API, until Ctrl-C."""
+    import argparse
+    import signal
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="flywheel up", description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8000, help="port of the API (default 8000)")
+    parser.add_argument("--model", type=Path, default=None,
+                        help="artifact folder or model.tar.gz to serve (default: the newest under --runs)")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="where trained models are looked for")
+    parser.add_argument("--stack", default="local", help="stack name (resource names come from it)")
+    parser.add_argument("--workers", type=int, default=2, help="handler processes (concurrent Lambdas)")
+    args = parser.parse_args(argv)
+
+    from flywheel.api.routing import write_routing
+    from flywheel.feedback.gate import RoutingRecord
+    from flywheel.local.endpoint import LocalEndpoint
+    from flywheel.local.stack import LocalStack
+    from flywheel.names import StackNames
+
+    model = args.model or find_latest_model([args.runs])
+    if model is None:
+        model = train_small_model(args.runs / "up")
+    if model is None or not model.exists():
+        print("flywheel up: no trained model to serve. Train one first (`flywheel demo --out runs/demo` or "
+              "`flywheel train ...`), or pass --model PATH.", flush=True)
+        return 2
+
+    names = StackNames(stack=args.stack)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    with tempfile.TemporaryDirectory(prefix="flywheel-up-") as tmp, LocalStack.start(names) as stack:
+        version = publish_model(stack.client("s3"), names, model)
+        write_routing(names.dynamo_table("routing"), RoutingRecord(route="chat", champion=version,
+                                                                    history=({"at": time.time()},)))
+        container = start_inference_server(Path(tmp) / "serve")
+        try:
+            with LocalEndpoint(container.url, Path(tmp) / "models", names=names, s3_client=stack.client("s3")) as ep:
+                env = {**stack.env(), "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": ep.url,
+                       "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+                with LocalApi(env, port=args.port, workers=args.workers).start(
+                        warm=("chat", "moderation", "feedback", "models")) as api:
+                    print(f"flywheel up: serving {version} ({model})\n"
+                          f"  API      {api.url}\n  API key  {api.api_key}\n"
+                          f"  try      OPENAI_BASE_URL={api.url} OPENAI_API_KEY={api.api_key} python -c "
+                          f"\"import openai; print(openai.OpenAI().chat.completions.create(model='flywheel', "
+                          f"messages=[{{'role': 'user', 'content': 'hello'}}]).choices[0].message.content)\"\n"
+                          f"Ctrl-C stops it.", flush=True)
+                    try:
+                        while not stopping.wait(0.5):
+                            pass
+                    except KeyboardInterrupt:
+                        pass
+        finally:
+            container.stop()
+    print("flywheel up: stopped", flush=True)
+    return 0
