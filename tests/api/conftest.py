@@ -72,3 +72,49 @@ def seed_completion(moto_stack):
         return completion_id
 
     return seed
+
+
+COMPACT_POLICY = "Be helpful, honest and harmless. Refuse harmful requests."
+
+
+@pytest.fixture(scope="session")
+def compact_safety_config(tmp_path_factory) -> Path:
+    """The packaged safety configuration with a short system policy ("compact"), so the prompt fits the
+    64-token context of the tiny test model; every other setting (thresholds, topics) is the default."""
+    import json
+
+    from flywheel.safety.config import DEFAULT_CONFIG_PATH
+
+    folder = tmp_path_factory.mktemp("safety")
+    (folder / "policies").mkdir()
+    (folder / "policies" / "compact.txt").write_text(COMPACT_POLICY)
+    config = json.loads(Path(DEFAULT_CONFIG_PATH).read_text())
+    config.update(policy_version="compact", policy_dir=str(folder / "policies"))
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder / "config.json"
+
+
+@pytest.fixture(scope="session")
+def chat_api(api_env, moto_stack, tiny_artifact, compact_safety_config, tmp_path_factory):
+    """The whole chat path for real: the inference server process, the local SageMaker endpoint in front
+    of it, the tiny model uploaded to the lake's models/ zone and routed as champion, and the front."""
+    from flywheel.api.routing import write_routing
+    from flywheel.feedback.gate import RoutingRecord
+    from flywheel.local.api import LocalApi, publish_model, start_inference_server
+    from flywheel.local.endpoint import LocalEndpoint
+
+    work = tmp_path_factory.mktemp("chat")
+    version = publish_model(moto_stack.client("s3"), moto_stack.names, tiny_artifact)
+    write_routing(moto_stack.names.dynamo_table("routing"),
+                  RoutingRecord(route="chat", champion=version, history=({"at": 1_790_000_000.0},)))
+    container = start_inference_server(work / "serve", env={"FLYWHEEL_TORCH_THREADS": "1"})
+    try:
+        with LocalEndpoint(container.url, work / "models", names=moto_stack.names,
+                           s3_client=moto_stack.client("s3")) as endpoint:
+            env = {**api_env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
+                   "FLYWHEEL_SAFETY_CONFIG": str(compact_safety_config)}
+            with LocalApi(env, workers=2).start(warm=("chat",)) as api:
+                api.model_version = version
+                yield api
+    finally:
+        container.stop()

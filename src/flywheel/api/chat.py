@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.api import aws, cache, lake
-from flywheel.api.errors import ContentFiltered, ServiceUnavailable, UpstreamError, as_api_error
+from flywheel.api.errors import BadRequest, ContentFiltered, ServiceUnavailable, UpstreamError, as_api_error
 from flywheel.api.routing import pick, read_routing
 from flywheel.api.schemas import ChatCompletionRequest
 from flywheel.api.settings import ChatSettings
@@ -90,10 +90,9 @@ def _refusal(verdict: Any) -> ContentFiltered:
         "policy_version": getattr(verdict, "policy_version", None)}})
 
 
-def _model_messages(request: ChatCompletionRequest) -> list[dict[str, str]]:
-    # The endpoint knows system, user and assistant; OpenAI's newer "developer" role is a system one.
-    return [{"role": "system" if m.role == "developer" else m.role, "content": m.text}
-            for m in request.messages]
+def _client_messages(request: ChatCompletionRequest) -> list[dict[str, str]]:
+    # Roles pass as given: apply_policy demotes the client's system and developer messages.
+    return [{"role": m.role, "content": m.text} for m in request.messages]
 
 
 def generation_params(request: ChatCompletionRequest, settings: ChatSettings) -> dict[str, Any]:
@@ -115,7 +114,13 @@ def invoke_model(endpoint: str, target: str, body: dict[str, Any]) -> dict[str, 
                                          ContentType="application/json", Accept="application/json",
                                          Body=json.dumps(body).encode())
     except Exception as exc:
-        status = getattr(exc, "response", {}).get("OriginalStatusCode")
+        response = getattr(exc, "response", {})
+        status = response.get("OriginalStatusCode")
+        if status == 400:
+            # The model refused the request itself (a prompt longer than its context, say): the
+            # caller's to fix, so a 400 with the model's reason, as OpenAI's context_length_exceeded.
+            raise BadRequest(f"the model cannot take this request: {response.get('OriginalMessage') or exc}",
+                             param="messages", code="model_rejected_request") from exc
         if status in (429, 503, 507):
             raise ServiceUnavailable(f"the model endpoint is overloaded ({status}); retry later",
                                      headers={"Retry-After": "2"}) from exc
@@ -161,7 +166,7 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
     from flywheel.safety import apply_policy, check_input
 
     started = time.perf_counter()
-    messages = _model_messages(request)
+    messages = _client_messages(request)
     verdict = check_input(messages)
     policy_version = str(getattr(verdict, "policy_version", "") or "")
     if verdict.blocked:
