@@ -76,8 +76,11 @@ def dirty_records(clean: list[str]) -> list[dict | str]:
     records.append({"text": "#### $$$ %%% @@@ !!! ^^^ &&& *** ((( ))) ### $$$ %%% @@@ !!! ^^^ &&& *** " * 8})
     records.append({"text": "Buy now and save. Buy now and save.\n" * 40})
     records.append({"text": "too short"})
-    records.append({"text": "The caf\u00c3\u00a9 serves a na\u00c3\u00afve cr\u00c3\u00a8me br\u00c3\u00bbl\u00c3\u00a9e. "
-                    + (base[0] if base else "")})
+    # UTF-8 read as Latin-1 (mojibake): the normaliser should give back "café", "naïve", "crème brûlée".
+    records.append({"text": "The caf\u00c3\u00a9 near the station serves a na\u00c3\u00afve cr\u00c3\u00a8me "
+                    "br\u00c3\u00bbl\u00c3\u00a9e that the owner learned to make from her grandmother, and the "
+                    "people who live in the town come to eat it with a cup of coffee on the terrace in the "
+                    "evening when the weather is warm and the light is soft over the river."})
     records.append("{this line is not json")
     records.append("[1, 2, 3]")
     records.append({"title": "a record without any text field"})

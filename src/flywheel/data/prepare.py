@@ -246,12 +246,15 @@ def _build_stages(cfg: CleaningConfig, input_folder, work: str, curated: str, da
     return stages, step_names
 
 
-def _stage_stats(work: Path, stage: str) -> list[dict]:
-    """Per step of `stage`: its stats summed over every rank's stats file."""
-    folder = work / "logs" / stage / "stats"
+def _stage_stats(work, stage: str) -> list[dict]:
+    """Per step of `stage`: its stats summed over every rank's stats file (`work`: a datatrove DataFolder)."""
     merged: list[Counter] = []
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
-        for i, step in enumerate(json.loads(path.read_text())):
+    sub = f"logs/{stage}/stats"
+    files = sorted(work.list_files(subdirectory=sub, glob_pattern="*.json")) if work.isdir(sub) else []
+    for path in files:
+        with work.open(path, "rt") as f:
+            steps = json.load(f)
+        for i, step in enumerate(steps):
             while len(merged) <= i:
                 merged.append(Counter())
             for key, value in (step.get("stats") or {}).items():
@@ -259,7 +262,7 @@ def _stage_stats(work: Path, stage: str) -> list[dict]:
     return [dict(c) for c in merged]
 
 
-def collect_counts(work: Path, step_names: dict[str, list[str]]) -> tuple[int, dict[str, int], dict[str, int]]:
+def collect_counts(work, step_names: dict[str, list[str]]) -> tuple[int, dict[str, int], dict[str, int]]:
     """(documents_in, dropped reason → count, PII type → count) from every stage's datatrove stats."""
     documents_in = 0
     dropped: Counter = Counter()
@@ -280,11 +283,11 @@ def collect_counts(work: Path, step_names: dict[str, list[str]]) -> tuple[int, d
     return documents_in, dict(sorted(dropped.items())), dict(sorted(pii.items()))
 
 
-def _read_removed(folder: Path):
-    import gzip
-
-    for path in sorted(folder.glob("*.jsonl.gz")) if folder.is_dir() else []:
-        with gzip.open(path, "rt", encoding="utf-8") as f:
+def _read_removed(work, name: str):
+    """Documents a dedup stage removed (its exclusion writer's files under `work/name`)."""
+    files = sorted(work.list_files(subdirectory=name, glob_pattern="*.jsonl.gz")) if work.isdir(name) else []
+    for path in files:
+        with work.open(path, "rt", compression="gzip", encoding="utf-8") as f:
             for line in f:
                 yield json.loads(line)
 
@@ -319,12 +322,12 @@ def _summarise_curated(curated: Path, removed_exact_hashes: set[str]) -> dict:
             "kept_by_cluster": kept_by_cluster, "kept_by_hash": kept_by_hash}
 
 
-def _clusters(work: Path, summary: dict) -> dict:
+def _clusters(work, summary: dict) -> dict:
     exact: dict[str, list[str]] = defaultdict(list)
-    for record in _read_removed(work / "removed_exact"):
+    for record in _read_removed(work, "removed_exact"):
         exact[hashlib.sha1(record["text"].encode()).hexdigest()].append(record["id"])
     near: dict[int, list[str]] = defaultdict(list)
-    for record in _read_removed(work / "removed_near"):
+    for record in _read_removed(work, "removed_near"):
         near[int(record.get("metadata", {}).get("minhash_cluster_id", -1))].append(record["id"])
     exact_list = [{"kept": summary["kept_by_hash"].get(k), "removed": v} for k, v in exact.items()]
     near_list = [{"cluster": c, "kept": summary["kept_by_cluster"].get(c), "removed": v}
@@ -406,10 +409,10 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
     if work_dir is None:
         temporary = tempfile.mkdtemp(prefix="flywheel-prepare-")
         work_dir = temporary
-    work = Path(work_dir)
+    work = get_datafolder(work_dir)
     curated = output / CURATED_DIR
     curated.mkdir(parents=True, exist_ok=True)
-    stages, step_names = _build_stages(cfg, input_folder, str(work), str(curated), version, tasks=tasks, workers=workers,
+    stages, step_names = _build_stages(cfg, input_folder, str(work_dir).rstrip("/"), str(curated), version, tasks=tasks, workers=workers,
                            hosts=hosts, host_index=host_index, start_method=start_method)
     for i, (stage, executor) in enumerate(stages, 1):
         t0 = time.time()
@@ -420,7 +423,7 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
         return {}
 
     documents_in, dropped, pii = collect_counts(work, step_names)
-    removed_exact = {hashlib.sha1(r["text"].encode()).hexdigest() for r in _read_removed(work / "removed_exact")}
+    removed_exact = {hashlib.sha1(r["text"].encode()).hexdigest() for r in _read_removed(work, "removed_exact")}
     summary = _summarise_curated(curated, removed_exact)
     kept = summary["kept"]
     if documents_in != kept + sum(dropped.values()):

@@ -64,6 +64,9 @@ def _iban_ok(value: str) -> bool:
 
 
 def _ipv6_ok(value: str) -> bool:
+    # At least 5 hex digits: "a::b" or "d::" in prose or code is not worth masking, "fe80::1" is.
+    if sum(c not in ":" for c in value) < 5:
+        return False
     try:
         ipaddress.IPv6Address(value)
     except ValueError:
@@ -93,7 +96,7 @@ _RULES: list[tuple[str, re.Pattern, object, int]] = [
      None, 0),
     ("IP_ADDRESS", re.compile(r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
                               r"(?![\d.]*\d)"), None, 0),
-    ("IP_ADDRESS", re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f:]{0,4}[0-9A-Fa-f](?![0-9A-Fa-f:])"),
+    ("IP_ADDRESS", re.compile(r"(?<![\w:])(?=[0-9A-Fa-f]*:[0-9A-Fa-f]*:)[0-9A-Fa-f:]{3,39}(?![\w:])"),
      _ipv6_ok, 0),
     ("PHONE", re.compile(r"(?<![\w+])(?:\+?1[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]\d{4}(?!\d)"), None, 0),
     ("PHONE", re.compile(r"(?<![\w+])\+(?:[2-9]\d{0,2})(?:[ .-]?\d{1,4}){2,5}(?!\d)"),
