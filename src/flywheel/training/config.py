@@ -95,7 +95,8 @@ def build_parser(env: dict | None = None) -> argparse.ArgumentParser:
     p = _Parser(prog="train.py", allow_abbrev=False, description="Train (or fine-tune) the Flywheel GPT on a shard channel.")
 
     def add(name: str, **kw) -> None:
-        p.add_argument(f"--{name}", f"--{name.replace('-', '_')}", **kw)
+        aliases = dict.fromkeys([f"--{name}", f"--{name.replace('-', '_')}"])  # SageMaker keys may use either
+        p.add_argument(*aliases, **kw)
 
     add("preset", default="debug", help=f"model size: one of {sorted(PRESETS)}")
     add("max-steps", type=int, default=200, help="optimizer steps in the whole run")

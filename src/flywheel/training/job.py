@@ -89,10 +89,20 @@ def run(argv: list[str]) -> int:
 
 
 def train(cfg, d) -> int:
-    out = Reporter(d.is_main, cfg.max_steps)
+    # SIGTERM (spot interruption, StopTrainingJob) and Ctrl-C only raise a flag; the loop checkpoints
+    # at the next step boundary. The caller's handlers come back afterwards.
     stop = {"signal": None}
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop.update(signal=signum))
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.update(signal=signum))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return train_until_done_or_stopped(cfg, d, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def train_until_done_or_stopped(cfg, d, stop: dict) -> int:
+    out = Reporter(d.is_main, cfg.max_steps)
 
     # ---- build: data -------------------------------------------------------------------------------
     train_channel = Channel.open(cfg.train_dir)
@@ -224,7 +234,9 @@ def train(cfg, d) -> int:
         history.append({"step": cfg.max_steps, "val_loss": val_loss})
     if cfg.dump_checksums and not cfg.fsdp:
         # Each rank's own replica: DDP keeps them identical, and this is the evidence.
-        print(f"rank={d.rank} param_checksum={checksum(unwrap(wrapped).state_dict())}", flush=True)
+        # One write per line: ranks share stdout, and print() writes the newline separately.
+        sys.stdout.write(f"rank={d.rank} param_checksum={checksum(unwrap(wrapped).state_dict())}\n")
+        sys.stdout.flush()
     weights = full_model_state(wrapped) if cfg.fsdp else None
     if d.is_main:
         if weights is not None:
