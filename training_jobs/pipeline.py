@@ -100,12 +100,15 @@ class BuiltPipeline:
     definition: str
     uploads: dict[str, str]  # S3 key in the lake bucket -> staged local file
 
-    def render(self, values: dict[str, str]) -> str:
-        """The definition with every token replaced by the deploy-time value of the same key."""
-        missing = set(TOKENS) - set(values)
+    def render(self, replacements: dict[str, str]) -> str:
+        """The definition with each token (a key of `replacements`) swapped for its deploy-time value.
+
+        Every token of TOKENS must be given; network tokens (`network_tokens`) only when used.
+        Only whole JSON string values are swapped, so a token can never match inside another value.
+        """
+        missing = set(TOKENS.values()) - set(replacements)
         if missing:
             raise ValueError(f"render needs values for {sorted(missing)}")
-        swap = {TOKENS[key]: values[key] for key in TOKENS}
 
         def walk(node):
             if isinstance(node, dict):
@@ -113,10 +116,15 @@ class BuiltPipeline:
             if isinstance(node, list):
                 return [walk(v) for v in node]
             if isinstance(node, str):
-                return swap.get(node, node)
+                return replacements.get(node, node)
             return node
 
         return _canonical(walk(json.loads(self.definition)))
+
+
+def network_tokens(subnet_count: int) -> tuple[tuple[str, ...], str]:
+    """Stand-ins for subnet ids and the security group id when the VPC is created in the same deploy."""
+    return tuple(f"subnet-flywheeltoken{i}" for i in range(subnet_count)), "sg-flywheeltoken"
 
 
 def _canonical(obj) -> str:
@@ -175,10 +183,29 @@ def _prepare_environment(region: str) -> None:
         os.environ["SAGEMAKER_USER_CONFIG_OVERRIDE"] = str(config)
 
 
+def _offline_session_class():
+    import boto3
+    from botocore.config import Config
+
+    class OfflineSession(boto3.Session):
+        """A boto3 session whose clients reach nothing: building a definition needs no AWS call, and the
+        one the SDK attempts anyway (an IAM policy simulation to pick a staging bucket, which it skips
+        on failure) is refused at once on a closed loopback port instead of waiting on the network."""
+
+        def client(self, service_name, *args, **kwargs):
+            kwargs.update(endpoint_url=_NOWHERE, config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                                                               connect_timeout=1, read_timeout=1))
+            return super().client(service_name, *args, **kwargs)
+
+    return OfflineSession
+
+
+_NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
+
+
 def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     """Build the pipeline with the SDK and return its canonical definition and the staged uploads."""
     _prepare_environment(settings.region)
-    import boto3
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (
         MetricDefinition,
@@ -186,6 +213,7 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
         ProcessingOutput,
         ProcessingS3Input,
         ProcessingS3Output,
+        Tag,
     )
     from sagemaker.core.training.configs import (
         CheckpointConfig,
@@ -211,6 +239,7 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     from sagemaker.train.distributed import Torchrun
 
     stager = _Stager(settings.bucket, stage_dir)
+    _OfflineSession = _offline_session_class()
 
     class _StagingSession(PipelineSession):
         """A PipelineSession that stages uploads instead of making them, and trusts its bucket."""
@@ -224,9 +253,8 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
         def default_bucket(self):
             return settings.bucket
 
-    # Any credentials do: nothing is called. Real ones may be absent (tests, `make plan`).
-    boto_session = boto3.Session(region_name=settings.region, aws_access_key_id="unused",
-                                 aws_secret_access_key="unused")
+    boto_session = _OfflineSession(region_name=settings.region, aws_access_key_id="unused",
+                                   aws_secret_access_key="unused")
     session = _StagingSession(boto_session=boto_session, default_bucket=settings.bucket)
     code_uri = stager.stage(settings.code_dir)  # the entry points, content-addressed
     execution = ExecutionVariables.PIPELINE_EXECUTION_ID
@@ -294,7 +322,7 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
             s3_uri=Join(on="/", values=[settings.uri("training", "checkpoints"), execution]),
             local_path="/opt/ml/checkpoints"),
         hyperparameters={"preset": preset, "max-steps": max_steps},
-        tags=tags or None,
+        tags=[Tag(key=t["Key"], value=t["Value"]) for t in tags] or None,
     ).with_metric_definitions([MetricDefinition(name=d["Name"], regex=d["Regex"])
                                for d in sagemaker_metric_definitions()])
     train = TrainingStep(name=STEP_TRAIN, step_args=trainer.train(input_data_config=[
