@@ -31,6 +31,7 @@ from flywheel.api.routing import pick, read_routing
 from flywheel.api.schemas import ChatCompletionRequest
 from flywheel.api.settings import ChatSettings
 from flywheel.api.telemetry import emit, logger, traced
+from flywheel.safety import apply_policy, check_input, filter_output
 
 ROUTE = "chat"
 FILTERED = "content_filter"
@@ -142,8 +143,6 @@ def _choice_text(raw: dict[str, Any]) -> str:
 
 
 def _filtered_choice(index: int, raw: dict[str, Any], model_version: str) -> Choice:
-    from flywheel.safety import filter_output
-
     verdict = filter_output(_choice_text(raw))
     finish = str(raw.get("finish_reason") or "stop")
     check = {"flagged": bool(verdict.flagged), "policy": _plain(getattr(verdict, "policy", None)),
@@ -163,8 +162,6 @@ def _usage(raw: Any) -> dict[str, int]:
 
 
 def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id: str) -> Completion:
-    from flywheel.safety import apply_policy, check_input
-
     started = time.perf_counter()
     messages = _client_messages(request)
     verdict = check_input(messages)

@@ -12,14 +12,13 @@ from typing import Any
 
 from flywheel.api.schemas import ModerationRequest
 from flywheel.api.telemetry import emit
+from flywheel.safety import moderate as judge
 
 MODEL = "flywheel-moderation"
 ROUTE = "moderation"
 
 
 def moderate(request: ModerationRequest) -> dict[str, Any]:
-    from flywheel.safety import moderate as judge
-
     results = []
     for text in request.texts:
         verdict = judge(text)
