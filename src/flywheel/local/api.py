@@ -76,6 +76,10 @@ _handlers: dict[str, Any] = {}
 
 
 def _worker_init(env: dict[str, str], functions_dir: str) -> None:
+    import signal
+
+    # Ctrl-C reaches the whole process group; the parent stops the workers, they must not die mid-event.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.update(env)
     os.environ["FLYWHEEL_FUNCTIONS_DIR"] = functions_dir
 
