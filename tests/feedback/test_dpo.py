@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from flywheel.feedback.batching import PairEncodingError, collate_pairs, encode_pair
-from flywheel.feedback.dpo import dpo_batch_loss, dpo_loss, pair_logprobs, reference_logprobs
+from flywheel.feedback.dpo import chosen_nll, dpo_batch_loss, dpo_loss, pair_logprobs, reference_logprobs
 from flywheel.model import GPT, IGNORE_INDEX, preset
 
 
@@ -48,6 +48,14 @@ def test_gradient_raises_chosen_and_lowers_rejected():
     assert (pr.grad > 0).all()  # and lowers the rejected one
     # The pair ranked wrong (the second) gets the larger push.
     assert abs(float(pc.grad[1])) > abs(float(pc.grad[0]))
+
+
+def test_chosen_nll_is_per_token_and_pushes_chosen_up():
+    pc = t(-6.0, -2.0)
+    nll = chosen_nll(pc, torch.tensor([3, 1]))
+    assert float(nll.detach()) == pytest.approx(8.0 / 4)
+    nll.backward()
+    assert (pc.grad < 0).all()
 
 
 def test_bad_hyperparameters_are_refused():

@@ -90,6 +90,20 @@ def test_bad_hyperparameters_exit_2_with_a_failure_file(tmp_path, pair_channel, 
         parse_args(no_init, env={})
 
 
+def test_rpo_alpha_is_parsed_checked_and_recorded(tmp_path, pair_channel, tiny_artifact):
+    from flywheel.feedback.tuning import main
+
+    assert parse_args(["--init-from", "x", "--rpo-alpha", "0.5"], env={}).rpo_alpha == 0.5
+    with pytest.raises(HyperparameterError, match="rpo-alpha"):
+        parse_args(["--init-from", "x", "--rpo-alpha", "-1"], env={})
+    args = job_args(tmp_path, pair_channel, tiny_artifact, "dpo", "--max-steps", "2", "--rpo-alpha", "1.0")
+    assert main(args) == 0
+    meta = load_artifact(tmp_path / "dpo" / "model").meta
+    assert meta["training"]["rpo_alpha"] == 1.0
+    # The NLL term is in the loss: the first step's loss exceeds plain DPO's log 2 by about the chosen NLL.
+    assert meta["metrics"]["train_loss"] > 0.69 + 1.0
+
+
 def test_missing_channel_exits_1(tmp_path, tiny_artifact):
     from flywheel.feedback.tuning import main
 

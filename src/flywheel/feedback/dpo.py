@@ -6,6 +6,11 @@ tokens (`GPT.sequence_logprobs`) under the policy π and the frozen reference π
     h    = [log π(y_w|x) - log π_ref(y_w|x)] - [log π(y_l|x) - log π_ref(y_l|x)]
     loss = -(1 - ε) log σ(β h) - ε log σ(-β h)        (ε = label smoothing, 0 is plain DPO)
 
+With `rpo_alpha` > 0 the loss adds α × the chosen answers' negative log-likelihood per token (RPO,
+Pang et al. 2024; TRL's `rpo_alpha`): plain DPO may lower both answers' likelihood as long as the gap
+grows, which on small models lowers the chosen answer's first tokens too and degrades greedy output; the
+NLL term keeps the chosen answers likely.
+
 The implicit rewards are r_w = β [log π(y_w|x) - log π_ref(y_w|x)] and r_l likewise; their margin
 r_w - r_l = β h grows as the policy learns the preference, and "accuracy" is the share of pairs with
 r_w > r_l. The reference never changes during a run, so its log-probabilities can be computed once per
@@ -47,6 +52,11 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_cho
     h = chosen_logratio - rejected_logratio
     losses = -(1 - label_smoothing) * F.logsigmoid(beta * h) - label_smoothing * F.logsigmoid(-beta * h)
     return DPOOutput(losses.mean(), (beta * chosen_logratio).detach(), (beta * rejected_logratio).detach())
+
+
+def chosen_nll(policy_chosen: torch.Tensor, chosen_tokens: torch.Tensor) -> torch.Tensor:
+    """Mean negative log-likelihood per chosen-answer token: -Σ log π(y_w|x) / Σ |y_w| over the batch."""
+    return -policy_chosen.sum() / chosen_tokens.sum().clamp_min(1)
 
 
 def preference_metrics(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor) -> dict[str, float]:

@@ -3,8 +3,8 @@
 `training_jobs/evaluate.py` runs this (a SageMaker Processing job in the pipeline, a local process in the
 loop). What it measures, for the challenger and (when given) the champion, on the same inputs:
 
-- **win rate**: both models answer the held-out prompts of a preference channel (greedy, the chat
-  template); a judge compares the two answers to each prompt: the reward model (`--reward-model`, higher
+- **win rate**: both models answer the held-out prompts of a preference channel, or `--prompts`
+  (greedy, the chat template); a judge compares the two answers to each prompt: the reward model (`--reward-model`, higher
   reward wins) and/or a rule (`--judge module:function`, e.g. the demo's simulated users, returning 1 if
   the first answer is preferred, 0 if the second, 0.5 for a tie). Identical answers tie. The gate uses the
   reward model's rate when there is one, else the rule's.
@@ -109,6 +109,13 @@ def shard_loss(artifact: Artifact, data_dir: str | Path, batch_size: int = 8, ma
     return evaluate(artifact.model, batches, Dist(0, 0, 1, torch.device("cpu")))
 
 
+def _jsonl(path: str | Path) -> list[dict]:
+    try:
+        return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EvaluationError(f"cannot read {path}: {exc}") from None
+
+
 def red_team_prompts(path: str | Path | None, limit: int) -> list[list[dict]]:
     path = Path(path) if path else DEFAULT_RED_TEAM
     try:
@@ -178,9 +185,10 @@ def run(args: argparse.Namespace) -> dict:
     config = gate_config(args.gate_config)
 
     held = read_pairs(args.preferences).heldout if args.preferences else []
+    prompt_rows = _jsonl(args.prompts) if args.prompts else held
     seen, prompts = set(), []
-    for row in held:
-        messages = prompt_messages(row["prompt"])
+    for row in prompt_rows:
+        messages = prompt_messages(row.get("prompt", row.get("text")))
         key = json.dumps(messages, sort_keys=True)
         if key not in seen:
             seen.add(key)
@@ -255,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--champion", default=None, help="the champion (absent for the first model)")
     p.add_argument("--data", default=None, help="a shard channel: held-out loss on its val split")
     p.add_argument("--preferences", default=None, help="a preference channel: its held-out prompts and answers")
+    p.add_argument("--prompts", default=None,
+                   help="JSONL of {prompt} or {text} for the win rate (default: the preference channel's held-out prompts)")
     p.add_argument("--reward-model", default=None, help="a reward-model artifact that judges the win rate")
     p.add_argument("--judge", default=None, help="module:function(prompt, answer_a, answer_b) -> 1 | 0.5 | 0")
     p.add_argument("--red-team", default=None, help="JSONL of red-team prompts (default: the safety held-out set)")

@@ -44,10 +44,10 @@ import torch
 
 from flywheel.feedback.batching import EncodedPair, PairEncodingError, collate_pairs, encode_pair
 from flywheel.feedback.channel import PreferenceChannelError, read_pairs
-from flywheel.feedback.dpo import dpo_loss, reference_logprobs
+from flywheel.feedback.dpo import chosen_nll, dpo_loss, reference_logprobs
 from flywheel.feedback.reward import RewardModel, bradley_terry_loss, save_reward_model
 from flywheel.model.artifact import ArtifactError, save_artifact
-from flywheel.model.gpt import GPT
+from flywheel.model.gpt import GPT, IGNORE_INDEX
 from flywheel.training.checkpoint import (
     CheckpointError,
     check_fingerprint,
@@ -83,6 +83,7 @@ class PreferenceConfig:
     objective: str
     beta: float
     label_smoothing: float
+    rpo_alpha: float
 
 
 def parse_args(argv: list[str] | None, env: dict | None = None) -> PreferenceConfig:
@@ -100,8 +101,11 @@ def parse_args(argv: list[str] | None, env: dict | None = None) -> PreferenceCon
         validation_dir=env.get("SM_CHANNEL_HELDOUT", env.get("SM_CHANNEL_VALIDATION")),
         lr=5e-5, max_steps=100, warmup_steps=0, weight_decay=0.0, beta2=0.999, eval_every=0, log_every=5,
         batch_size=8)
+    parser.add_argument("--rpo-alpha", "--rpo_alpha", type=float, default=0.0,
+                        help="DPO: weight of the chosen answers' NLL added to the loss (RPO); 0 is plain DPO")
     ns = vars(parser.parse_args(argv))
     objective, beta, smoothing = ns.pop("objective"), ns.pop("beta"), ns.pop("label_smoothing")
+    rpo_alpha = ns.pop("rpo_alpha")
     cfg = TrainConfig(**ns)
     validate(cfg)
     if objective not in OBJECTIVES:
@@ -110,11 +114,13 @@ def parse_args(argv: list[str] | None, env: dict | None = None) -> PreferenceCon
         raise HyperparameterError(f"--beta must be > 0, got {beta}")
     if not 0 <= smoothing < 0.5:
         raise HyperparameterError(f"--label-smoothing must be in [0, 0.5), got {smoothing}")
+    if rpo_alpha < 0:
+        raise HyperparameterError(f"--rpo-alpha must be >= 0, got {rpo_alpha}")
     if not cfg.init_from:
         raise HyperparameterError("--init-from (the champion artifact) is required for preference tuning")
     if cfg.fsdp:
         raise HyperparameterError("--fsdp is not supported for preference tuning; it replicates with DDP")
-    return PreferenceConfig(cfg, objective, beta, smoothing)
+    return PreferenceConfig(cfg, objective, beta, smoothing, rpo_alpha)
 
 
 class PolicyLogprobs(torch.nn.Module):
@@ -245,7 +251,10 @@ def tune(pc: PreferenceConfig, d) -> int:
                 logps = model(batch.inputs, batch.targets)  # (2B,)
                 rc, rr = ref_logps(pairs, keys)
                 o = dpo_loss(logps[:n], logps[n:], rc, rr, pc.beta, pc.label_smoothing)
-                return o.loss, o.chosen_rewards, o.rejected_rewards
+                loss = o.loss
+                if pc.rpo_alpha:
+                    loss = loss + pc.rpo_alpha * chosen_nll(logps[:n], (batch.targets[:n] != IGNORE_INDEX).sum())
+                return loss, o.chosen_rewards, o.rejected_rewards
             rewards = model(batch.tokens, batch.last)  # (2B,)
             return bradley_terry_loss(rewards[:n], rewards[n:]), rewards[:n].detach(), rewards[n:].detach()
 
@@ -254,7 +263,8 @@ def tune(pc: PreferenceConfig, d) -> int:
                    "model": artifact.config.to_dict(), "seed": cfg.seed, "batch_size": cfg.batch_size,
                    "grad_accum": cfg.grad_accum, "block_size": max_len, "world_size": d.world_size,
                    "max_steps": cfg.max_steps, "lr": cfg.lr, "warmup_steps": cfg.warmup_steps,
-                   "min_lr_ratio": cfg.min_lr_ratio, "beta": pc.beta, "label_smoothing": pc.label_smoothing}
+                   "min_lr_ratio": cfg.min_lr_ratio, "beta": pc.beta, "label_smoothing": pc.label_smoothing,
+                   "rpo_alpha": pc.rpo_alpha}
     start_step, history = 0, []
     latest = latest_checkpoint(cfg.checkpoint_dir)
     if latest is not None:
@@ -331,6 +341,7 @@ def tune(pc: PreferenceConfig, d) -> int:
         metrics = {"train_loss": train_loss, "steps": cfg.max_steps, "pairs_train": len(train_pairs),
                    "pairs_heldout": len(held_pairs), **{f"heldout_{k}": v for k, v in heldout.items()}}
         training = {"objective": pc.objective, "beta": pc.beta, "label_smoothing": pc.label_smoothing,
+                    "rpo_alpha": pc.rpo_alpha,
                     "world_size": d.world_size, "weights_sha256": digest, "dropped": dict(dropped),
                     "hyperparameters": {k: v for k, v in cfg.to_dict().items() if not k.endswith(("_dir", "_file"))}}
         if pc.objective == "dpo":
