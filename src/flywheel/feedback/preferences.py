@@ -282,7 +282,8 @@ def _message(text: str) -> list[dict]:
     return [{"role": "assistant", "content": text}]
 
 
-def _digest(*parts: str) -> str:
+def content_id(*parts: str) -> str:
+    """A short stable id for a row: sha256 of its parts joined by a separator no text contains."""
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
@@ -316,7 +317,7 @@ def build_preferences(interactions: pd.DataFrame, feedback: pd.DataFrame, *, hel
         if chosen == rejected:
             dropped["pairs.identical_texts"] += 1
             return
-        pairs.append({"pair_id": _digest(prompt_h, chosen, rejected), "prompt": prompts[prompt_h],
+        pairs.append({"pair_id": content_id(prompt_h, chosen, rejected), "prompt": prompts[prompt_h],
                       "chosen": chosen, "rejected": rejected, "prompt_hash": prompt_h, "source": source,
                       "chosen_completion_id": chosen_inter.completion_id,
                       "rejected_completion_id": rejected_inter.completion_id,
@@ -332,7 +333,7 @@ def build_preferences(interactions: pd.DataFrame, feedback: pd.DataFrame, *, hel
                     add_pair("preferred_choice", p, answer, other, inter, inter)
         elif s.kind == "thumbs":
             label = s.value == "up"
-            unpaired.append({"example_id": _digest(p, answer, str(label)), "prompt": inter.prompt,
+            unpaired.append({"example_id": content_id(p, answer, str(label)), "prompt": inter.prompt,
                              "completion": _message(answer), "label": label, "prompt_hash": p,
                              "completion_id": inter.completion_id, "request_id": inter.request_id,
                              "model_version": inter.model_version})
@@ -340,7 +341,7 @@ def build_preferences(interactions: pd.DataFrame, feedback: pd.DataFrame, *, hel
         elif s.kind == "rating":
             ratings[p][answer].append((s.value, inter))
         else:  # correction
-            sft.append({"example_id": _digest(p, s.value), "messages": inter.prompt + _message(s.value),
+            sft.append({"example_id": content_id(p, s.value), "messages": inter.prompt + _message(s.value),
                         "prompt_hash": p, "completion_id": inter.completion_id,
                         "request_id": inter.request_id, "model_version": inter.model_version})
             if pairs_from_corrections:
