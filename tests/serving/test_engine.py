@@ -126,3 +126,18 @@ def test_params_out_of_range(body):
 def test_params_accept_nulls_and_defaults():
     r = parse_request({"prompt": "x", "top_k": None, "stop": None, "seed": None, "max_tokens": 5})
     assert (r.top_k, r.stop, r.seed, r.max_tokens, r.n, r.greedy) == (0, (), 0, 5, 1, True)
+
+
+def test_settings_from_env():
+    from flywheel.serving.settings import ServerSettings
+
+    s = ServerSettings.from_env({"SAGEMAKER_MULTI_MODEL": "TRUE", "SAGEMAKER_BIND_TO_PORT": "9090",
+                                 "FLYWHEEL_MEMORY_BUDGET_MB": "1.5", "FLYWHEEL_MAX_BATCH": "2",
+                                 "FLYWHEEL_WORK_DIR": "/tmp/x"})
+    assert (s.multi_model, s.port, s.memory_budget_bytes, s.engine.max_batch, s.engine.max_n) == (
+        True, 9090, int(1.5 * 2**20), 2, 2)
+    assert ServerSettings.from_env({"FLYWHEEL_WORK_DIR": "/tmp/x"}).port == 8080
+    with pytest.raises(ValueError, match="SAGEMAKER_BIND_TO_PORT"):
+        ServerSettings.from_env({"SAGEMAKER_BIND_TO_PORT": "http", "FLYWHEEL_WORK_DIR": "/tmp/x"})
+    with pytest.raises(ValueError, match="precision"):
+        ServerSettings.from_env({"FLYWHEEL_PRECISION": "int4", "FLYWHEEL_WORK_DIR": "/tmp/x"})

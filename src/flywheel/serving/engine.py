@@ -78,6 +78,11 @@ class _Request:
     longest: int = 0  # tokens of the longest choice so far (time per output token)
     cancelled: set = field(default_factory=set)  # choice indices the consumer stopped (stop strings)
     abandoned: bool = False  # the consumer went away: stop every choice
+    # Tokens go out one by one only when someone watches them (streaming) or must (stop strings);
+    # otherwise they are held and handed over at the finish: one consumer wake-up per choice, not
+    # one per token, which matters with dozens of requests sharing two cores.
+    live: bool = True
+    held: list = field(default_factory=list)
 
 
 class Engine:
@@ -105,7 +110,11 @@ class Engine:
     def submit(self, params: GenerationRequest) -> Completion:
         """Queue a request; raises BadRequest, Overloaded or EngineFailure at once, never later."""
         try:
-            if params.messages is not None:
+            if params.prompt_ids is not None:
+                ids = list(params.prompt_ids)
+                if any(not 0 <= t < self.runner.config.vocab_size for t in ids):
+                    raise BadRequest("prompt_ids holds ids outside the vocabulary")
+            elif params.messages is not None:
                 ids, _ = self.tokenizer.encode_chat(list(params.messages), add_generation_prompt=True)
             else:
                 ids = self.tokenizer.encode(params.prompt)
@@ -119,7 +128,8 @@ class Engine:
         if params.n > self.max_batch:
             raise BadRequest(f"n={params.n} exceeds this model's batch of {self.max_batch}")
         timeout = params.timeout_s or self.settings.request_timeout_s
-        req = _Request(params, ids, deadline=time.monotonic() + timeout)
+        req = _Request(params, ids, deadline=time.monotonic() + timeout,
+                       live=params.stream or bool(params.stop), held=[[] for _ in range(params.n)])
         with self._cond:
             if self._closed:
                 raise EngineFailure(f"model {self.name} is unloading")
@@ -274,7 +284,10 @@ class Engine:
             return
         s.generated += 1
         s.req.longest = max(s.req.longest, s.generated)
-        s.req.events.put(("token", s.index, token))
+        if s.req.live:
+            s.req.events.put(("token", s.index, token))
+        else:
+            s.req.held[s.index].append(token)
         if s.generated >= s.req.params.max_tokens or s.pos >= self.runner.max_len:
             self._finish(s, "length")
         else:
@@ -283,6 +296,8 @@ class Engine:
     def _finish(self, s: _Seq, reason: str) -> None:
         s.done = True
         req = s.req
+        if not req.live:
+            req.events.put(("tokens", s.index, req.held[s.index]))
         req.events.put(("finish", s.index, reason))
         req.open_choices -= 1
         if req.open_choices == 0:
@@ -390,6 +405,8 @@ class Completion:
                 kind = item[0]
                 if kind == "token":
                     new.setdefault(item[1], []).append(item[2])
+                elif kind == "tokens":
+                    new.setdefault(item[1], []).extend(item[2])
                 elif kind == "finish":
                     yield from self._text_chunks(new)
                     new = {}

@@ -33,6 +33,8 @@ class GenerationRequest:
     n: int = 1
     stream: bool = False
     timeout_s: float | None = None  # None: the server's default
+    # Already-tokenized prompt, for in-process callers (benchmarks, evaluation); never read from JSON.
+    prompt_ids: tuple[int, ...] | None = None
 
     @property
     def greedy(self) -> bool:

@@ -1,0 +1,255 @@
+"""Serving benchmark: this engine against Hugging Face `generate` on the same weights, in one run.
+
+    .venv/bin/python benchmarks/serving.py                 # bench preset, a few minutes on 2 CPU cores
+    .venv/bin/python benchmarks/serving.py --device cuda   # the same on a GPU (bf16 instead of int8)
+
+Builds a bench-preset GPT (4 layers, 4 heads, width 256, vocab 512), trains it for a few seconds on
+the standard library's docstrings so its held-out loss means something, saves it as an artifact and
+exports it with `flywheel.model.export.export_hf`. Then, with the same chat-formatted requests
+(one shared system policy, user turns and output lengths of mixed size) on both sides:
+
+  1. HF `GPT2LMHeadModel.generate`, one request at a time (greedy, KV cache)
+  2. HF `generate` with a static batch of 32 (left-padded; every row runs to the longest output, and
+     HF is credited with every token it generates, padding rows included: the generous count)
+  3. this engine, 32 concurrent streams, fp32 and int8 (CUDA: fp32 and bf16)
+  4. batch 1: one stream through the engine (fp32, int8) and HF, and the held-out loss of fp32 vs int8
+
+Both sides generate exactly the requested number of tokens (HF with `min_new_tokens`, the engine with
+its stop ids cleared for the benchmark), so tokens/s compare like with like. Prints tokens/s and the
+ratios against the goals: engine >= 15x HF sequential, >= 1.5x HF static batch, int8 >= 1.5x fp32 at
+batch 1 with held-out loss <= 2% worse, a single stream >= 4x HF batch 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pydoc
+import random
+import tempfile
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from flywheel.model import GPT, preset
+from flywheel.model.artifact import load_artifact, save_artifact
+from flywheel.model.export import export_hf
+from flywheel.model.tokenizer import ChatTokenizer
+from flywheel.serving.engine import Engine
+from flywheel.serving.params import GenerationRequest
+from flywheel.serving.runner import ModelRunner
+from flywheel.serving.settings import EngineSettings
+
+MODULES = ("json", "csv", "argparse", "collections", "functools", "itertools", "pathlib", "statistics",
+           "textwrap", "string", "heapq", "bisect", "datetime", "random", "os", "re", "subprocess",
+           "threading", "typing", "dataclasses", "logging", "shutil", "tarfile", "zipfile", "socket")
+POLICY = "You are Flywheel, a careful assistant. Answer briefly, cite the Python docs, and never guess."
+
+
+def corpus() -> tuple[list[str], list[str]]:
+    texts = set()
+    for name in MODULES:
+        module = importlib.import_module(name)
+        for obj in [module, *vars(module).values()]:
+            doc = pydoc.getdoc(obj)
+            if doc and len(doc) > 80:
+                texts.add(doc)
+    texts = sorted(texts)
+    random.Random(0).shuffle(texts)
+    cut = len(texts) // 10
+    return texts[cut:], texts[:cut]  # train, held-out
+
+
+def train(model: GPT, ids: torch.Tensor, steps: int, batch: int, seq: int) -> float:
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    for step in range(steps):
+        starts = torch.randint(0, len(ids) - seq - 1, (batch,), generator=gen)
+        x = torch.stack([ids[s:s + seq] for s in starts])
+        y = torch.stack([ids[s + 1:s + seq + 1] for s in starts])
+        for group in opt.param_groups:  # linear warm-up, then cosine down to a tenth
+            warm = min(1.0, (step + 1) / 20)
+            group["lr"] = 3e-3 * warm * (0.55 + 0.45 * torch.cos(torch.tensor(step / steps * 3.1416)).item())
+        _, loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    return float(loss)
+
+
+@torch.inference_mode()
+def heldout_loss(model, ids: torch.Tensor, seq: int = 128) -> float:
+    n = (len(ids) - 1) // seq
+    x = ids[:n * seq].view(n, seq)
+    y = ids[1:n * seq + 1].view(n, seq)
+    losses = [model(x[i:i + 16], y[i:i + 16])[1].item() * len(x[i:i + 16]) for i in range(0, n, 16)]
+    return sum(losses) / n
+
+
+def requests(tok: ChatTokenizer, texts: list[str], n: int, seed: int) -> list[tuple[list[int], int]]:
+    """(prompt ids, output length) pairs: the shared policy, a user turn of 8-90 tokens, 24-128 out."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = rng.choice(texts).split()
+        user = " ".join(words[:rng.randint(6, 60)])
+        ids, _ = tok.encode_chat([{"role": "system", "content": POLICY}, {"role": "user", "content": user}],
+                                 add_generation_prompt=True)
+        out.append((ids[:120], rng.randint(24, 128)))
+    return out
+
+
+def hf_sequential(hf, reqs, device) -> float:
+    tokens, start = 0, time.perf_counter()
+    for ids, n in reqs:
+        x = torch.tensor([ids], device=device)
+        out = hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n, min_new_tokens=n,
+                          do_sample=False, pad_token_id=0)
+        tokens += out.shape[1] - x.shape[1]
+    _sync(device)
+    return tokens / (time.perf_counter() - start)
+
+
+def hf_static_batch(hf, reqs, pad_id, device) -> float:
+    width = max(len(ids) for ids, _ in reqs)
+    x = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids, _ in reqs], device=device)  # left pad
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in reqs], device=device)
+    longest = max(n for _, n in reqs)
+    start = time.perf_counter()
+    out = hf.generate(x, attention_mask=mask, max_new_tokens=longest, min_new_tokens=longest,
+                      do_sample=False, pad_token_id=pad_id)
+    _sync(device)
+    return (out.shape[1] - width) * len(reqs) / (time.perf_counter() - start)  # every row credited
+
+
+def engine_for(artifact_dir: Path, precision: str, device: str, max_batch: int = 32) -> Engine:
+    artifact = load_artifact(artifact_dir)
+    settings = EngineSettings(max_batch=max_batch, max_queue=256, request_timeout_s=600, precision=precision)
+    runner = ModelRunner(artifact, max_batch + settings.prefix_slots, precision, device=device)
+    engine = Engine(runner, artifact.tokenizer, settings, None, name="bench", version=artifact.version)
+    engine.stop_ids = frozenset()  # the benchmark generates exactly the requested lengths on both sides
+    return engine
+
+
+def engine_streams(engine: Engine, reqs) -> float:
+    """All requests at once, each consumed by its own thread (as the HTTP server does)."""
+    barrier = threading.Barrier(len(reqs) + 1)
+
+    def run(ids_and_n):
+        ids, n = ids_and_n
+        barrier.wait()
+        return engine.generate(GenerationRequest(prompt_ids=tuple(ids), max_tokens=n))["usage"]["completion_tokens"]
+
+    with ThreadPoolExecutor(len(reqs)) as pool:
+        futures = [pool.submit(run, r) for r in reqs]
+        barrier.wait()
+        start = time.perf_counter()
+        tokens = sum(f.result() for f in futures)
+    return tokens / (time.perf_counter() - start)
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--train-steps", type=int, default=60)
+    parser.add_argument("--streams", type=int, default=32)
+    parser.add_argument("--sequential", type=int, default=6, help="requests HF runs one at a time")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (1 on a shared, busy machine: spinning threads collide)")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    quant = "bf16" if torch.device(device).type == "cuda" else "int8"
+    print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}")
+
+    train_texts, held_texts = corpus()
+    tok = ChatTokenizer.train(train_texts, vocab_size=512)
+    train_ids = torch.tensor([t for ids in tok.encode_batch(train_texts) for t in ids + [tok.eot_id]])
+    held_ids = torch.tensor([t for ids in tok.encode_batch(held_texts) for t in ids + [tok.eot_id]])
+    torch.manual_seed(0)
+    model = GPT(preset("bench", vocab_size=512))
+    t0 = time.perf_counter()
+    loss = train(model, train_ids, args.train_steps, batch=16, seq=128)
+    print(f"trained {args.train_steps} steps in {time.perf_counter() - t0:.0f} s, last train loss {loss:.3f}")
+
+    work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
+    save_artifact(work / "model", model, tok, version="bench")
+    export_hf(load_artifact(work / "model"), work / "hf")
+    from transformers import GPT2LMHeadModel
+
+    hf = GPT2LMHeadModel.from_pretrained(work / "hf").to(device).eval()
+    if torch.device(device).type == "cuda":
+        hf = hf.to(torch.bfloat16)
+
+    reqs = requests(tok, held_texts, args.streams, seed=1)
+    one = [(reqs[0][0], 128)]
+    print(f"{len(reqs)} requests: prompts {min(len(i) for i, _ in reqs)}-{max(len(i) for i, _ in reqs)} tokens, "
+          f"outputs {min(n for _, n in reqs)}-{max(n for _, n in reqs)} tokens")
+
+    with torch.inference_mode():
+        hf_sequential(hf, reqs[:1], device)  # warm-up
+        hf_seq = hf_sequential(hf, reqs[:args.sequential], device)
+        hf_batch = hf_static_batch(hf, reqs, tok.pad_id, device)
+        hf_one = hf_sequential(hf, one, device)
+
+    results = {}
+    for precision in ("fp32", quant):
+        engine = engine_for(work / "model", precision, device)
+        try:
+            engine_streams(engine, reqs[:4])  # warm-up
+            streams = engine_streams(engine, reqs)
+            engine_streams(engine, one)
+            single = max(engine_streams(engine, one) for _ in range(2))
+            loss_q = heldout_loss(engine.runner.model, held_ids)
+        finally:
+            engine.close()
+        results[precision] = (streams, single, loss_q)
+
+    fp_streams, fp_single, fp_loss = results["fp32"]
+    q_streams, q_single, q_loss = results[quant]
+    best_streams = max(fp_streams, q_streams)
+    default_single = q_single  # the precision `auto` picks for this device
+    rows = [
+        ("HF generate, one request at a time", hf_seq),
+        ("HF generate, static batch of 32 (every row credited)", hf_batch),
+        ("HF generate, batch 1 (128 tokens)", hf_one),
+        (f"engine, {len(reqs)} concurrent streams, fp32", fp_streams),
+        (f"engine, {len(reqs)} concurrent streams, {quant}", q_streams),
+        ("engine, single stream, fp32", fp_single),
+        (f"engine, single stream, {quant}", q_single),
+    ]
+    print()
+    for name, value in rows:
+        print(f"  {name:<58} {value:9.0f} tokens/s")
+    change = (q_loss - fp_loss) / fp_loss * 100
+    print(f"\n  held-out loss: fp32 {fp_loss:.4f}, {quant} {q_loss:.4f} ({change:+.2f}%)")
+
+    def goal(name, value, target, unit="x"):
+        verdict = "meets" if value >= target else "MISSES"
+        print(f"  {name:<58} {value:6.2f}{unit}  (goal >= {target}{unit}: {verdict})")
+
+    print("\nratios (same weights, same run):")
+    goal("engine streams / HF one at a time", best_streams / hf_seq, 15)
+    goal("engine streams / HF static batch 32", best_streams / hf_batch, 1.5)
+    goal(f"{quant} / fp32, single stream", q_single / fp_single, 1.5)
+    verdict = "meets" if change <= 2 else "MISSES"
+    print(f"  {f'{quant} held-out loss change':<58} {change:+6.2f}%  (goal <= +2%: {verdict})")
+    goal(f"engine single stream ({quant}) / HF batch 1", default_single / hf_one, 4)
+    goal("engine single stream (fp32) / HF batch 1", fp_single / hf_one, 4)
+
+
+if __name__ == "__main__":
+    main()
