@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prepare-data": ("flywheel.data.prepare:main", "clean and tokenize a folder of text into shards"),
     "train": ("flywheel.training.job:main", "run the training job (same script SageMaker runs)"),
     "sample": ("flywheel.model.sample:main", "sample from a trained model artifact"),
+    "serve": ("flywheel.serving.serve:main", "run the inference server (the container's serve)"),
     "export-hf": ("flywheel.model.export:main", "export an artifact to the transformers GPT-2 format"),
     "up": ("flywheel.local.api:main", "serve the OpenAI-compatible API locally (moto, endpoint, handlers)"),
     "preferences": ("flywheel.feedback.lake:main", "build preference pairs from the lake's interactions and feedback"),
