@@ -141,3 +141,18 @@ def test_settings_from_env():
         ServerSettings.from_env({"SAGEMAKER_BIND_TO_PORT": "http", "FLYWHEEL_WORK_DIR": "/tmp/x"})
     with pytest.raises(ValueError, match="precision"):
         ServerSettings.from_env({"FLYWHEEL_PRECISION": "int4", "FLYWHEEL_WORK_DIR": "/tmp/x"})
+
+
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_other_precisions_run_the_same_engine(tiny_artifact, precision):
+    """int8 is the CPU default; bf16 is what CUDA gets (run here on CPU: the same code path)."""
+    artifact = load_artifact(tiny_artifact)
+    settings = EngineSettings(max_batch=2, precision=precision)
+    runner = ModelRunner(artifact, 2 + settings.prefix_slots, precision, device="cpu")
+    assert runner.precision == precision
+    engine = Engine(runner, artifact.tokenizer, settings, name="p", version=artifact.version)
+    try:
+        answer = engine.generate(chat("precision", max_tokens=6, n=2))
+        assert answer["usage"]["completion_tokens"] >= 2 and len(answer["choices"]) == 2
+    finally:
+        engine.close()
