@@ -19,7 +19,7 @@ from flywheel.api.telemetry import traced_handler
 
 SETTINGS = ChatSettings.from_env()
 logger = Logger()
-app = build_app()
+app = build_app("chat")
 
 
 @app.post("/v1/chat/completions")

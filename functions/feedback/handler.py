@@ -17,7 +17,7 @@ from flywheel.api.telemetry import traced_handler
 
 SETTINGS = FeedbackSettings.from_env()
 logger = Logger()
-app = build_app()
+app = build_app("feedback")
 
 
 @app.post("/v1/feedback")

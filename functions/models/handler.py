@@ -14,7 +14,7 @@ from flywheel.api.telemetry import traced_handler
 
 SETTINGS = ModelsSettings.from_env()
 logger = Logger()
-app = build_app()
+app = build_app("models")
 
 
 @app.get("/v1/models")

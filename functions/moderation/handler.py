@@ -16,7 +16,7 @@ from flywheel.api.telemetry import traced_handler
 
 SETTINGS = ModerationSettings.from_env()
 logger = Logger()
-app = build_app()
+app = build_app("moderation")
 
 
 @app.post("/v1/moderations")

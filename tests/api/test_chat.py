@@ -15,6 +15,9 @@ import pytest
 
 from flywheel.data.schemas import events_prefix
 
+# Plainly benign prompts that fit the tiny model's 64-token context with the compact policy.
+QUESTION, OTHER = "What does sorted() return?", "What is a list in Python?"
+
 
 @pytest.fixture(scope="module")
 def client(chat_api) -> openai.OpenAI:
@@ -51,7 +54,7 @@ def test_chat_completion_in_openai_shape_and_logged(client, chat_api, moto_stack
 
 
 def test_streamed_chat_reads_as_a_stream(client, chat_api, moto_stack):
-    stream = client.chat.completions.create(model="flywheel", messages=[{"role": "user", "content": "Hi there"}],
+    stream = client.chat.completions.create(model="flywheel", messages=[{"role": "user", "content": QUESTION}],
                                             max_tokens=8, temperature=0, stream=True,
                                             stream_options={"include_usage": True})
     chunks = list(stream)
@@ -61,7 +64,7 @@ def test_streamed_chat_reads_as_a_stream(client, chat_api, moto_stack):
     assert len(finishes) == 1
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
     # The same request unstreamed (temperature 0) answers the same text: the cached answer.
-    plain = client.chat.completions.create(model="flywheel", messages=[{"role": "user", "content": "Hi there"}],
+    plain = client.chat.completions.create(model="flywheel", messages=[{"role": "user", "content": QUESTION}],
                                            max_tokens=8, temperature=0)
     assert plain.choices[0].message.content == text
     assert _lake_interaction(moto_stack, plain.id)["cache_hit"] is True
@@ -84,7 +87,7 @@ def test_unknown_model_is_a_404(client):
 def test_n_choices_and_feedback_on_them(client, chat_api):
     import httpx
 
-    answer = client.chat.completions.create(model="flywheel", messages=[{"role": "user", "content": "Tell me"}],
+    answer = client.chat.completions.create(model="flywheel", messages=[{"role": "user", "content": OTHER}],
                                             max_tokens=6, temperature=1.0, n=2, seed=3)
     assert [c.index for c in answer.choices] == [0, 1]
     posted = httpx.post(f"{chat_api.url}/feedback", json={"completion_id": answer.id, "preferred_choice": 1},

@@ -22,7 +22,7 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from flywheel.api import aws, cache, lake
@@ -31,7 +31,7 @@ from flywheel.api.routing import pick, read_routing
 from flywheel.api.schemas import ChatCompletionRequest
 from flywheel.api.settings import ChatSettings
 from flywheel.api.telemetry import emit, logger, traced
-from flywheel.safety import apply_policy, check_input, filter_output
+from flywheel.safety import InputVerdict, apply_policy, check_input, filter_output
 
 ROUTE = "chat"
 FILTERED = "content_filter"
@@ -56,39 +56,16 @@ class Completion:
     cache_hit: bool = False
 
 
-def _plain(value: Any) -> Any:
-    """A safety verdict's field as JSON-ready data (dataclasses, dicts, lists, scalars)."""
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
-
-
-def _flagged_categories(categories: Any) -> list[str]:
-    if isinstance(categories, dict):
-        return sorted(str(k) for k, v in categories.items() if v)
-    if isinstance(categories, (list, tuple, set, frozenset)):
-        return sorted(str(c) for c in categories)
-    return [str(categories)] if categories else []
-
-
-def _refusal(verdict: Any) -> ContentFiltered:
-    categories = _flagged_categories(getattr(verdict, "categories", None))
-    attack = getattr(verdict, "attack", None)
-    result: dict[str, Any] = {c: {"filtered": True, "severity": "high"} for c in categories}
-    if attack:
-        result["jailbreak"] = {"filtered": True, "detected": True, "attack": _plain(attack)}
-    reason = getattr(verdict, "reason", None) or "the input was blocked by the content policy"
-    message = (f"The request was filtered by the content policy: {reason}"
-               + (f" (categories: {', '.join(categories)})" if categories else ""))
+def _refusal(verdict: InputVerdict) -> ContentFiltered:
+    """Azure OpenAI's content-filter error: which categories (and which attack) blocked the input."""
+    result: dict[str, Any] = {c: {"filtered": True, "severity": "high"} for c in verdict.categories}
+    if verdict.attack:
+        result["jailbreak"] = {"filtered": True, "detected": True, "attack": verdict.attack}
+    message = (f"The request was filtered by the content policy: {verdict.reason}"
+               + (f" (categories: {', '.join(verdict.categories)})" if verdict.categories else ""))
     return ContentFiltered(message, param="messages", extra={"innererror": {
         "code": "ResponsibleAIPolicyViolation", "content_filter_result": result,
-        "policy_version": getattr(verdict, "policy_version", None)}})
+        "policy_version": verdict.policy_version}})
 
 
 def _client_messages(request: ChatCompletionRequest) -> list[dict[str, str]]:
@@ -145,13 +122,13 @@ def _choice_text(raw: dict[str, Any]) -> str:
 def _filtered_choice(index: int, raw: dict[str, Any], model_version: str) -> Choice:
     verdict = filter_output(_choice_text(raw))
     finish = str(raw.get("finish_reason") or "stop")
-    check = {"flagged": bool(verdict.flagged), "policy": _plain(getattr(verdict, "policy", None)),
-             "categories": _plain(getattr(verdict, "categories", None)), "pii": _plain(getattr(verdict, "pii", None))}
     if verdict.flagged:
         finish = FILTERED
-        emit("Refusals", 1, Policy=str(getattr(verdict, "policy", None) or "output"), ModelVersion=model_version)
-        for category in _flagged_categories(getattr(verdict, "categories", None)):
+        emit("Refusals", 1, Policy=verdict.policy or "output", ModelVersion=model_version)
+        for category in verdict.categories:
             emit("ModerationFlags", 1, Direction="output", Category=category, ModelVersion=model_version)
+    check = verdict.to_dict()
+    check.pop("text")  # the record keeps the shown text once, in `choices`
     return Choice(index=index, text=verdict.text, finish_reason=finish, output_check=check)
 
 
@@ -165,15 +142,14 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
     started = time.perf_counter()
     messages = _client_messages(request)
     verdict = check_input(messages)
-    policy_version = str(getattr(verdict, "policy_version", "") or "")
+    policy_version = verdict.policy_version
     if verdict.blocked:
-        for category in _flagged_categories(getattr(verdict, "categories", None)):
+        for category in verdict.moderation.flagged_categories:
             emit("ModerationFlags", 1, Direction="input", Category=category, ModelVersion="none")
-        emit("Refusals", 1, Policy="attack" if getattr(verdict, "attack", None) else "moderation",
-             ModelVersion="none")
+        emit("Refusals", 1, Policy="attack" if verdict.attack else "input", ModelVersion="none")
         raise _refusal(verdict)
     # The guard may mask PII in the client's messages (its pii_input_action); the model sees those.
-    sent = apply_policy(getattr(verdict, "masked_messages", None) or messages)
+    sent = apply_policy(verdict.masked_messages or messages)
 
     routing = read_routing(settings.routing_table)
     target = pick(routing, request.model, request.user)
@@ -209,8 +185,7 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
         "model": request.model, "model_version": target.version, "arm": target.arm, "policy_version": policy_version,
         "messages": sent, "choices": [c.text for c in choices],
         "finish_reasons": [c.finish_reason for c in choices],
-        "input_moderation": _plain(getattr(verdict, "moderation", None)),
-        "input_attack": _plain(getattr(verdict, "attack", None)),
+        "input_moderation": asdict(verdict.moderation), "input_attack": verdict.attack,
         "output_checks": [c.output_check for c in choices], "params": params, "user": request.user,
         "usage": usage, "latency_ms": round(latency_ms, 3), "model_latency_ms": round(model_ms, 3),
         "cache_hit": completion.cache_hit, "stream": request.stream,

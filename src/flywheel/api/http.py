@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from flywheel.api.errors import ApiError, BadRequest, NotFound, as_api_error, validation_message
-from flywheel.api.telemetry import logger
+from flywheel.api.telemetry import emit, logger
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
@@ -66,7 +66,8 @@ def request_id(app: APIGatewayRestResolver) -> str:
     return _request_id(app) or f"local-{uuid.uuid4().hex}"
 
 
-def build_app() -> APIGatewayRestResolver:
+def build_app(route: str) -> APIGatewayRestResolver:
+    """The function's resolver; `route` names it in the Errors metric (chat, moderation, ...)."""
     app = APIGatewayRestResolver()
 
     @app.not_found
@@ -77,6 +78,7 @@ def build_app() -> APIGatewayRestResolver:
     @app.exception_handler(Exception)
     def _any(exc: Exception) -> Response:
         error = as_api_error(exc)
+        emit("Errors", 1, ErrorType=error.code or type(error).__name__, Route=route)
         if error.status >= 500:
             logger.exception("request failed", extra={"error_type": type(exc).__name__})
         else:

@@ -22,7 +22,8 @@ Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT)
+    # defer_build: a function validates only its own bodies; the others are never built in it.
+    model_config = ConfigDict(extra="forbid", str_max_length=MAX_TEXT, defer_build=True)
 
 
 class TextPart(_Strict):

@@ -27,7 +27,7 @@ class SettingsError(RuntimeError):
 
 
 class _Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # field → (environment variable, default from the stack's names or None)
     ENV: ClassVar[dict[str, str]] = {}

@@ -393,6 +393,30 @@ def train_small_model(out: Path) -> Path | None:
     return find_latest_model([out]) if code == 0 else None
 
 
+def policy_fit(artifact: Path) -> str | None:
+    """A warning when the server's system policy alone fills the model's context (every chat would be
+    refused by the model with a 400), else None."""
+    import tempfile
+
+    from flywheel.model.artifact import TOKENIZER_FILE, read_meta, unpack
+    from flywheel.model.tokenizer import ChatTokenizer
+    from flywheel.safety import active_policy, apply_policy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = artifact if artifact.is_dir() else unpack(artifact, Path(tmp) / "model")
+        context = int(read_meta(folder)["model"]["block_size"])
+        tokenizer = ChatTokenizer.from_file(folder / TOKENIZER_FILE)
+    prompt, _ = tokenizer.encode_chat(apply_policy([{"role": "user", "content": "hello"}]),
+                                      add_generation_prompt=True)
+    if len(prompt) < context:
+        return None
+    policy = active_policy()
+    return (f"the system policy {policy.version!r} makes even a one-word prompt {len(prompt)} tokens, but the "
+            f"model's context is {context}: the model will refuse every chat request (400 "
+            f"model_rejected_request). Serve a model with a longer context, or point FLYWHEEL_SAFETY_CONFIG "
+            f"at a configuration with a shorter policy.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`flywheel up`: moto server, the inference server, the local endpoint and this API, until Ctrl-C."""
     import argparse
@@ -422,6 +446,9 @@ def main(argv: list[str] | None = None) -> int:
               "`flywheel train ...`), or pass --model PATH.", flush=True)
         return 2
 
+    warning = policy_fit(model)
+    if warning:
+        print(f"flywheel up: WARNING: {warning}", flush=True)
     names = StackNames(stack=args.stack)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
