@@ -67,7 +67,7 @@ ROUTES = (
     Route("POST", "/v1/moderations", "moderation"),
     Route("POST", "/v1/feedback", "feedback"),
     Route("GET", "/v1/models", "models"),
-    Route("GET", "/v1/models/{model_id}", "models"),
+    Route("GET", "/v1/models/{model}", "models"),
 )
 
 
