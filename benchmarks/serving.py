@@ -86,8 +86,9 @@ def train(model: GPT, ids: torch.Tensor, steps: int, batch: int, seq: int) -> fl
 @torch.inference_mode()
 def heldout_loss(model, ids: torch.Tensor, seq: int = 128) -> float:
     n = (len(ids) - 1) // seq
-    x = ids[:n * seq].view(n, seq)
-    y = ids[1:n * seq + 1].view(n, seq)
+    device = next(model.parameters()).device  # the embeddings stay parameters when Linears are quantized
+    x = ids[:n * seq].view(n, seq).to(device)
+    y = ids[1:n * seq + 1].view(n, seq).to(device)
     losses = [model(x[i:i + 16], y[i:i + 16])[1].item() * len(x[i:i + 16]) for i in range(0, n, 16)]
     return sum(losses) / n
 
@@ -235,7 +236,7 @@ def main() -> None:
     for name, value in rows:
         print(f"  {name:<58} {value:9.0f} tokens/s")
     change = (q_loss - fp_loss) / fp_loss * 100
-    print(f"\n  held-out loss: fp32 {fp_loss:.4f}, {quant} {q_loss:.4f} ({change:+.2f}%)")
+    print(f"\n  held-out loss (nats/token): fp32 {fp_loss:.5f}, {quant} {q_loss:.5f} ({change:+.3f}%)")
 
     def goal(name, value, target, unit="x"):
         verdict = "meets" if value >= target else "MISSES"

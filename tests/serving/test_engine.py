@@ -156,3 +156,25 @@ def test_other_precisions_run_the_same_engine(tiny_artifact, precision):
         assert answer["usage"]["completion_tokens"] >= 2 and len(answer["choices"]) == 2
     finally:
         engine.close()
+
+
+def test_a_failing_step_fails_its_requests_and_the_engine_keeps_serving(tiny_artifact):
+    engine, _ = make_engine(tiny_artifact)
+    real_decode = engine.runner.decode
+    calls = {"n": 0}
+
+    def flaky(*args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("simulated device error")
+        return real_decode(*args)
+
+    engine.runner.decode = flaky
+    try:
+        from flywheel.serving.errors import EngineFailure
+
+        with pytest.raises(EngineFailure):
+            engine.generate(chat("doomed", max_tokens=10))
+        assert engine.generate(chat("fine", max_tokens=3))["usage"]["completion_tokens"] >= 1
+    finally:
+        engine.close()

@@ -188,9 +188,11 @@ class Engine:
                     self.metrics.step(generated, depth, generated)  # a decode step makes a token a row
             except Exception:  # a bug or a device error: fail what is running, keep serving
                 log.exception("engine %s step failed", self.name)
+                error = EngineFailure("the engine failed while running this request")
                 with self._cond:
-                    self._fail_all(EngineFailure("the engine failed while running this request"),
-                                   waiting=False)
+                    for req in admitted:  # those not prefilled yet are in no slot: tell them too
+                        req.events.put(("error", error))
+                    self._fail_all(error, waiting=False)
                     self._free_prefix_slots += list(self._prefix.values())
                     self._prefix.clear()
 
