@@ -299,3 +299,13 @@ def test_http_layer_imports_no_torch():
     code = ("import sys, flywheel.serving.http, flywheel.local.endpoint; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_dockerfile_declares_the_multi_model_capability_and_runs_serve():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "containers" / "inference"
+    labels = [line.split(None, 1)[1] for line in (root / "Dockerfile").read_text().splitlines()
+              if line.startswith("LABEL ")]
+    assert "com.amazonaws.sagemaker.capabilities.multi-models=true" in labels
+    assert (root / "serve").stat().st_mode & 0o111  # executable: SageMaker runs `<image> serve`
