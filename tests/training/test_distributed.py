@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+import torch
 from conftest import job_args, run_train, train_losses
 
 from flywheel.model.artifact import load_artifact
@@ -24,3 +26,18 @@ def test_two_ranks_end_with_identical_parameters(tmp_path, pretrain_channel):
     meta = load_artifact(tmp_path / "model").meta
     assert meta["training"]["world_size"] == 2
     assert meta["training"]["weights_sha256"] == checksums["0"]
+
+
+@pytest.mark.slow
+def test_fsdp_follows_the_ddp_trajectory_and_saves_a_whole_model(tmp_path, pretrain_channel):
+    run = ("--max-steps", "10", "--batch-size", "4", "--log-every", "1", "--eval-every", "0",
+           "--checkpoint-every", "5", "--warmup-steps", "2")
+    ddp = run_train(job_args(tmp_path / "ddp", pretrain_channel, *run), nproc=2)
+    fsdp = run_train(job_args(tmp_path / "fsdp", pretrain_channel, *run, "--fsdp", "true"), nproc=2)
+    assert ddp.returncode == 0 and fsdp.returncode == 0, ddp.stderr + fsdp.stderr
+    expected, got = train_losses(ddp.stdout), train_losses(fsdp.stdout)
+    assert sorted(got) == list(range(1, 11))
+    assert all(abs(got[s] - expected[s]) < 1e-5 for s in expected), (got, expected)
+    a = load_artifact(tmp_path / "ddp" / "model").model.state_dict()
+    b = load_artifact(tmp_path / "fsdp" / "model").model.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -13,6 +14,7 @@ from conftest import VAL_LOSS, job_args, job_env, train_losses
 from flywheel.data.shards import Channel
 from flywheel.model.artifact import load_artifact
 from flywheel.training import job
+from flywheel.training.report import Reporter
 
 
 def test_sagemaker_contract_run_writes_a_loadable_artifact(tmp_path, pretrain_channel):
@@ -56,3 +58,20 @@ def test_fine_tune_from_a_packed_artifact(tmp_path, pretrain_channel, tiny_artif
     meta = load_artifact(tmp_path / "model").meta
     assert meta["parent_version"] == "test-v1"
     assert meta["version"].startswith("test-v1-pretrain-")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal():
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        reporter = Reporter(True, total_steps=4, stream=stream)
+        reporter.progress(1)
+        reporter.log("step=1 train_loss=1.000000")
+        reporter.progress(2)
+    assert "\r[#######" in terminal.getvalue() and "2/4" in terminal.getvalue()
+    assert "step=1 train_loss=1.000000\n" in terminal.getvalue()
+    assert pipe.getvalue() == "step=1 train_loss=1.000000\n"
