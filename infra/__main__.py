@@ -41,7 +41,7 @@ registry = Registry("registry", RegistryArgs(names=names, kms_key_arn=lake.kms_k
                                              force_delete=cfg.lake.force_destroy))
 network = Network("network", NetworkArgs(
     names=names, region=cfg.region, cidr=cfg.network.cidr, az_count=cfg.network.az_count,
-    kms_key_arn=lake.kms_key_arn)) if cfg.network.enabled else None
+    kms_key_arn=lake.kms_key_arn, log_retention_days=cfg.lake.log_retention_days)) if cfg.network.enabled else None
 vpc = {"subnet_ids": network.subnet_ids, "security_group_id": network.security_group_id} if network else {}
 
 serving = Serving("serving", ServingArgs(

@@ -29,6 +29,8 @@ class LakeConfig:
     raw_transition_days: int = 90  # raw text moves to infrequent access after this many days
     checkpoint_expiration_days: int = 14  # spot checkpoints are only needed while a job runs
     capture_expiration_days: int = 90
+    # Every log group of the stack (FSBP CloudWatch.16 asks for at least a year).
+    log_retention_days: int = 365
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,7 @@ class ApiConfig:
     throttle_rate: float = 50.0  # steady requests per second across the stage
     throttle_burst: int = 100
     quota_per_day: int = 100_000
-    log_retention_days: int = 30
+    log_retention_days: int = 365
     memory_mb: int = 512
     timeout_s: int = 60
     runtime: str = "python3.12"

@@ -20,6 +20,7 @@ STAR_ONLY_ACTIONS = frozenset({
     "cloudwatch:PutMetricData",
     "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
+    "logs:DescribeLogGroups",
 })
 
 # Lake prefixes outside the data zones (names.ZONES): the pipeline's code, its outputs, endpoint capture.
@@ -86,14 +87,15 @@ def kms_key_policy(account_id: str, region: str, partition: str = "aws") -> dict
          "Action": "kms:*", "Resource": "*"},
         {"Sid": "CloudWatchLogs", "Effect": "Allow",
          "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-         "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                    "kms:Describe*"],
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext"],
          "Resource": "*",
-         "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+         # The encryption context is a string-typed key: StringLike, not ArnLike (parliament checks).
+         "Condition": {"StringLike": {"kms:EncryptionContext:aws:logs:arn":
                                    f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}}},
         {"Sid": "CloudWatchAlarmsToEncryptedTopic", "Effect": "Allow",
          "Principal": {"Service": "cloudwatch.amazonaws.com"},
-         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*",
+         "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
          "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
     )
 
@@ -266,7 +268,8 @@ def start_pipeline_policy(pipeline_arn: str) -> dict:
 def api_gateway_logs_policy(region: str, account_id: str, partition: str = "aws") -> dict:
     """API Gateway's account-wide role for execution and access logs (what the AWS-managed
     AmazonAPIGatewayPushToCloudWatchLogs grants, on this account's log groups only)."""
-    return document(statement(
-        "Allow", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogGroups",
-                  "logs:DescribeLogStreams", "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents"],
-        [f"arn:{partition}:logs:{region}:{account_id}:log-group:*"], sid="ApiGatewayLogs"))
+    return document(
+        statement("Allow", ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams",
+                            "logs:PutLogEvents", "logs:GetLogEvents", "logs:FilterLogEvents"],
+                  [f"arn:{partition}:logs:{region}:{account_id}:log-group:*"], sid="ApiGatewayLogs"),
+        statement("Allow", ["logs:DescribeLogGroups"], "*", sid="FindLogGroups"))

@@ -30,12 +30,15 @@ staged and whose default bucket is the lake). Print a definition:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,9 +206,38 @@ def _offline_session_class():
 _NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing listens there
 
 
+@contextlib.contextmanager
+def _validate_sdk_config_once():
+    """The SDK re-validates its whole config file against a large JSON schema on every config lookup
+    (about fifty per build, ~1 s of CPU each here). Validation is a pure function of the config, so
+    validating each distinct config once gives the same answers: this does that while building."""
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    valid: set[str] = set()
+
+    def validate_once(sagemaker_config=None):
+        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        if key not in valid:
+            original.__func__(sagemaker_config)
+            valid.add(key)
+
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
+    try:
+        yield
+    finally:
+        SageMakerConfig.validate_sagemaker_config = original
+
+
 def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     """Build the pipeline with the SDK and return its canonical definition and the staged uploads."""
     _prepare_environment(settings.region)
+    # The SDK prints a stray line or two while compiling; keep stdout for the definition.
+    with _validate_sdk_config_once(), contextlib.redirect_stdout(sys.stderr):
+        return _build(settings, stage_dir)
+
+
+def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     from sagemaker.core.processing import ScriptProcessor
     from sagemaker.core.shapes import (
         MetricDefinition,
@@ -362,7 +394,14 @@ def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
 
     pipeline = Pipeline(name=settings.name, parameters=[preset, max_steps, raw_uri, approval],
                         steps=[prepare, train, evaluate, gate], sagemaker_session=session)
-    definition = _canonical(json.loads(pipeline.definition()))
+    # The SDK narrates compilation at INFO/WARNING ("Popping out 'TrainingJobName'..."): expected here.
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            definition = _canonical(json.loads(pipeline.definition()))
+    finally:
+        logging.disable(logging.NOTSET)
     return BuiltPipeline(definition=definition, uploads=dict(sorted(stager.uploads.items())))
 
 

@@ -189,7 +189,8 @@ class DataLake(pulumi.ComponentResource):
         stream_name = n.firehose_interactions if zone == "interactions" else n.firehose_feedback
         prefix = events_prefix(n, zone)
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-firehose-{zone}-logs", name=f"/aws/kinesisfirehose/{stream_name}", retention_in_days=30,
+            f"{name}-firehose-{zone}-logs", name=f"/aws/kinesisfirehose/{stream_name}",
+            retention_in_days=args.lake.log_retention_days,
             kms_key_id=key.arn, tags=tags, opts=child)
         role = aws.iam.Role(
             f"{name}-firehose-{zone}-role", tags=tags,

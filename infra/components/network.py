@@ -36,7 +36,7 @@ class NetworkArgs:
     cidr: str
     az_count: int
     kms_key_arn: pulumi.Input[str]
-    log_retention_days: int = 30
+    log_retention_days: int = 365
 
 
 class Network(pulumi.ComponentResource):
