@@ -71,3 +71,19 @@ def test_checkpoint_of_another_run_is_refused(tmp_path, pretrain_channel, capsys
     assert job.main(job_args(tmp_path, pretrain_channel, *run, "--seed", "1")) == 0
     assert job.main(job_args(tmp_path, pretrain_channel, *run, "--seed", "2")) == 1
     assert "belongs to a different run (seed: checkpoint 1 vs now 2)" in capsys.readouterr().err
+
+
+def test_init_from_a_model_with_another_tokenizer(tmp_path, pretrain_channel, corpus_texts, capsys):
+    import torch
+
+    from flywheel.model import GPT, preset
+    from flywheel.model.artifact import save_artifact
+    from flywheel.model.tokenizer import ChatTokenizer
+
+    other = ChatTokenizer.train(corpus_texts[:40], vocab_size=400)
+    save_artifact(tmp_path / "other", GPT(preset("debug", vocab_size=512)), other, version="other-v1")
+    torch.manual_seed(0)
+    assert job.main(job_args(tmp_path, pretrain_channel, "--init-from", str(tmp_path / "other"))) == 1
+    assert "not tokenized with --init-from's tokenizer (other-v1)" in capsys.readouterr().err
+    assert job.main(job_args(tmp_path, pretrain_channel, "--init-from", str(tmp_path / "nowhere"))) == 1
+    assert "--init-from" in _failure(tmp_path) and "does not exist" in _failure(tmp_path)

@@ -26,6 +26,7 @@ import re
 import signal
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -91,9 +92,12 @@ def run(argv: list[str]) -> int:
 def train(cfg, d) -> int:
     # SIGTERM (spot interruption, StopTrainingJob) and Ctrl-C only raise a flag; the loop checkpoints
     # at the next step boundary. The caller's handlers come back afterwards.
+    # Python lets only the main thread install handlers; a job run from a worker thread has none.
     stop = {"signal": None}
-    previous = {sig: signal.signal(sig, lambda signum, frame: stop.update(signal=signum))
-                for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda signum, frame: stop.update(signal=signum))
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         return train_until_done_or_stopped(cfg, d, stop)
     finally:
