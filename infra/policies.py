@@ -259,10 +259,12 @@ def crawler_policy(*, bucket_arn: str, kms_key_arn: str, glue_arns: list[str], r
     )
 
 
-def start_pipeline_policy(pipeline_arn: str) -> dict:
-    """For EventBridge Scheduler and EventBridge rules: start this one pipeline, nothing else."""
-    return document(statement("Allow", ["sagemaker:StartPipelineExecution"], [pipeline_arn],
-                              sid="StartContinuousTraining"))
+def start_pipeline_policy(pipeline_arn: str, kms_key_arn: str) -> dict:
+    """For EventBridge Scheduler and EventBridge rules: start this one pipeline, nothing else (and read
+    the schedule, which is encrypted with the stack's key)."""
+    return document(
+        statement("Allow", ["sagemaker:StartPipelineExecution"], [pipeline_arn], sid="StartContinuousTraining"),
+        statement("Allow", ["kms:Decrypt"], [kms_key_arn], sid="ReadEncryptedSchedule"))
 
 
 def api_gateway_logs_policy(region: str, account_id: str, partition: str = "aws") -> dict:

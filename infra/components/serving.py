@@ -105,7 +105,8 @@ class Serving(pulumi.ComponentResource):
                 f"{name}-mme", execution_role_arn=role.arn, vpc_config=vpc, tags=tags,
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=image, mode="MultiModel", model_data_url=n.zone_uri("models"),
-                    environment={"FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack}),
+                    environment={"FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack,
+                                 "SAGEMAKER_MULTI_MODEL": "true"}),
                 opts=after_policy)
             config = aws.sagemaker.EndpointConfiguration(
                 f"{name}-config", kms_key_arn=args.kms_key_arn, tags=tags,
@@ -166,7 +167,8 @@ class Serving(pulumi.ComponentResource):
                     f"{name}-gpu-model", execution_role_arn=role.arn, vpc_config=vpc, tags=tags,
                     primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                         image=image, mode="SingleModel", model_data_url=f"s3://{bucket}/{cfg.gpu_model_key}",
-                        environment={"FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack}),
+                        environment={"FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack,
+                                     "SAGEMAKER_MULTI_MODEL": "false"}),
                     opts=after_policy)
                 # No kms_key_arn: GPU instances keep the model on NVMe instance storage, which AWS
                 # encrypts in hardware and which does not accept a KMS key.

@@ -157,7 +157,8 @@ class Training(pulumi.ComponentResource):
                 {"Effect": "Allow", "Principal": {"Service": ["scheduler.amazonaws.com", "events.amazonaws.com"]},
                  "Action": "sts:AssumeRole"})), opts=child)
         aws.iam.RolePolicy(f"{name}-trigger-policy", role=starter.id,
-                           policy=pipeline.arn.apply(lambda arn: json.dumps(policies.start_pipeline_policy(arn))),
+                           policy=pulumi.Output.all(pipeline.arn, args.kms_key_arn).apply(
+                               lambda v: json.dumps(policies.start_pipeline_policy(v[0], v[1]))),
                            opts=child)
         aws.scheduler.Schedule(
             f"{name}-schedule", name=policies.physical_name(n, "continuous-training"),
