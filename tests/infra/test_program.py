@@ -41,6 +41,7 @@ def test_exports_give_a_user_what_docs_deploy_md_uses(default_run):
     assert exports["apiUrl"].startswith("https://") and exports["apiUrl"].endswith("/prod")
     assert exports["apiKey"] and exports["apiKeyId"]
     assert exports["endpointName"] == "flywheel-dev-endpoint"
+    assert exports["routingTable"] == "flywheel-dev-routing"
     assert exports["trainingRepositoryUrl"].endswith("/flywheel-dev-training")
     assert exports["inferenceRepositoryUrl"].endswith("/flywheel-dev-inference")
 
