@@ -96,3 +96,21 @@ def test_other_zones_take_partitioned_rows(published):
     assert got["completion_id"].tolist() == ["c2"]
     with pytest.raises(ValueError, match="partition"):
         lake.append("feedback", pd.DataFrame({"completion_id": ["c3"]}))
+
+
+@pytest.mark.slow
+def test_lineage_from_the_training_job_itself(published, tmp_path):
+    """The real training job on the channel as the data job left it, then back from its model to the data."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lake, out, manifest = published
+    train = Path(__file__).resolve().parents[2] / "training_jobs" / "train.py"
+    subprocess.run([sys.executable, str(train), "--preset", "debug", "--max-steps", "2", "--warmup-steps", "1",
+                    "--train-dir", str(out), "--model-dir", str(tmp_path / "model"),
+                    "--output-data-dir", str(tmp_path / "o"), "--checkpoint-dir", str(tmp_path / "ckpt")],
+                   check=True, timeout=600)
+    trace = lake.lineage(tmp_path / "model")
+    assert trace["data_version"] == manifest["data_version"]
+    assert trace["model_version"] and manifest["data_version"] in trace["model_version"]

@@ -30,6 +30,9 @@ give the same version (and a rerun resumes the finished stages of an interrupted
     flywheel prepare-data --input s3://bucket/raw/ --output out/ --lake-stack demo   # + the lake, Glue
     python training_jobs/prepare_data.py                                 # the SageMaker Processing paths
 
+With `workers` > 1 each stage's tasks run in processes started by datatrove (forkserver): a script that
+calls `prepare()` itself needs the usual `if __name__ == "__main__":` guard, as with any multiprocessing.
+
 On several SageMaker Processing instances (`--hosts N --host-index i`, read from
 /opt/ml/config/resourceconfig.json by the entry point) each instance runs its share of every stage's
 ranks; `--work-dir` must then be shared (S3), and instance 0 alone runs the single-task stages and
@@ -411,6 +414,8 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
         work_dir = temporary
     work = get_datafolder(work_dir)
     curated = output / CURATED_DIR
+    if temporary:  # a fresh run: files of an earlier, unfinished run (other task counts) must not mix in
+        shutil.rmtree(curated, ignore_errors=True)
     curated.mkdir(parents=True, exist_ok=True)
     stages, step_names = _build_stages(cfg, input_folder, str(work_dir).rstrip("/"), str(curated), version, tasks=tasks, workers=workers,
                            hosts=hosts, host_index=host_index, start_method=start_method)
