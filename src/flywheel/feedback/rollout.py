@@ -1,0 +1,105 @@
+"""The rollout's side effects: the routing record in DynamoDB and the candidate in the model registry.
+
+The decisions are `flywheel.feedback.gate`'s pure functions; this module stores their results:
+
+- `read_route` / `write_transition`: the routing record (one DynamoDB item per route, table
+  `names.dynamo_table("routing")`, the item the API's `flywheel.api.routing` reads). A transition is a
+  conditional write: it succeeds only if the stored revision is still the one the decider read
+  (`attribute_not_exists(route)` for the first record), so two deciders never both act; the loser gets
+  `RoutingConflict` and re-reads.
+- `canary_step`: read → `evaluate_canary` → write, the canary controller's whole loop body.
+- `register_candidate`: every candidate goes into the SageMaker model package group with its evaluation
+  (win rate, flag rate, loss, the gate's verdict) as customer metadata, approved if the gate passed and
+  rejected otherwise.
+
+boto3 clients are built per call (after the local stack or Lambda environment has set the endpoint).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flywheel.feedback.gate import CanaryConfig, CanaryStats, CanaryVerdict, RoutingRecord, evaluate_canary
+
+
+class RoutingConflict(RuntimeError):
+    """The routing record changed since it was read: someone else acted first."""
+
+
+def _client(service: str):
+    import boto3
+
+    return boto3.client(service)
+
+
+def _to_dynamo(value):
+    if isinstance(value, float):
+        return Decimal(str(value))  # DynamoDB numbers are decimals; str keeps the float's shortest form
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def read_route(table: str, route: str = "chat") -> RoutingRecord | None:
+    from boto3.dynamodb.types import TypeDeserializer
+
+    item = _client("dynamodb").get_item(TableName=table, Key={"route": {"S": route}}, ConsistentRead=True).get("Item")
+    if item is None:
+        return None
+    plain = TypeDeserializer()
+    return RoutingRecord.from_item({k: plain.deserialize(v) for k, v in item.items()})
+
+
+def write_transition(table: str, old: RoutingRecord | None, new: RoutingRecord) -> None:
+    """Store `new` if the stored record is still `old` (by revision); else raise RoutingConflict."""
+    from boto3.dynamodb.types import TypeSerializer
+
+    wire = TypeSerializer()
+    item = {k: wire.serialize(_to_dynamo(v)) for k, v in new.to_item().items()}
+    if old is None:
+        condition, values = "attribute_not_exists(#route)", {}
+    else:
+        condition, values = "#revision = :expected", {":expected": {"N": str(old.revision)}}
+    names = {"#route": "route"} if old is None else {"#revision": "revision"}
+    client = _client("dynamodb")
+    try:
+        client.put_item(TableName=table, Item=item, ConditionExpression=condition,
+                        ExpressionAttributeNames=names, **({"ExpressionAttributeValues": values} if values else {}))
+    except client.exceptions.ConditionalCheckFailedException:
+        raise RoutingConflict(f"route {new.route!r} changed since revision "
+                              f"{None if old is None else old.revision} was read") from None
+
+
+def canary_step(table: str, stats: CanaryStats, config: CanaryConfig, now: float, route: str = "chat"
+                ) -> CanaryVerdict:
+    """One pass of the canary controller: decide from the stored record and store what changed."""
+    record = read_route(table, route)
+    if record is None:
+        raise RoutingConflict(f"route {route!r} has no routing record")
+    verdict = evaluate_canary(record, stats, config, now)
+    if verdict.action != "wait":
+        write_transition(table, record, verdict.record)
+    return verdict
+
+
+def register_candidate(group: str, model_url: str, image_uri: str, evaluation: dict, version: str) -> dict:
+    """A model package for the candidate: approved when the gate passed, rejected when it failed."""
+    passed = evaluation.get("gate") == "pass"
+    challenger = (evaluation.get("models") or {}).get("challenger") or {}
+    win = evaluation.get("win_rate") or {}
+    metadata = {"version": version, "gate": str(evaluation.get("gate")),
+                "win_rate": str(win.get(win.get("gate_uses")) if win.get("gate_uses") else None),
+                "flag_rate": str(challenger.get("flag_rate")), "heldout_loss": str(challenger.get("heldout_loss")),
+                "reasons": " | ".join(evaluation.get("reasons") or [])[:256]}
+    answer = _client("sagemaker").create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"candidate {version}: gate {metadata['gate']}"[:1024],
+        InferenceSpecification={"Containers": [{"Image": image_uri, "ModelDataUrl": model_url}],
+                                "SupportedContentTypes": ["application/json"],
+                                "SupportedResponseMIMETypes": ["application/json", "text/event-stream"]},
+        ModelApprovalStatus="Approved" if passed else "Rejected",
+        CustomerMetadataProperties=metadata,
+    )
+    return {"arn": answer["ModelPackageArn"], "approval": "Approved" if passed else "Rejected", **metadata}
