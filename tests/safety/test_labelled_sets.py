@@ -1,0 +1,58 @@
+"""The labelled sets: well-formed, disjoint, covering every category; and the dev split's floor."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flywheel.safety import CATEGORIES, check_input
+from flywheel.safety.attacks import KINDS
+
+DATA = Path(__file__).resolve().parents[2] / "src" / "flywheel" / "safety" / "data"
+SPLITS = {"dev": "devset.jsonl", "train": "trainset.jsonl", "heldout": "heldout.jsonl"}
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / SPLITS[name]).read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.mark.parametrize("name", SPLITS)
+def test_rows_are_well_formed(name):
+    rows = load(name)
+    assert len(rows) >= 200
+    for row in rows:
+        assert row["split"] == name and row["text"].strip()
+        assert row["label"] in ("harmful", "attack", "benign")
+        assert set(row["categories"]) <= set(CATEGORIES)
+        assert bool(row["categories"]) == (row["label"] == "harmful")
+        assert (row["attack"] in KINDS) if row["label"] == "attack" else row["attack"] is None
+    assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_splits_are_disjoint_and_cover_every_category():
+    seen: dict[str, str] = {}
+    for name in SPLITS:
+        for row in load(name):
+            key = " ".join(row["text"].lower().split())
+            assert key not in seen, f"{row['id']} repeats {seen[key]}"
+            seen[key] = row["id"]
+    for name in ("dev", "heldout"):
+        # A sub-category's example also counts for its parent.
+        counts = Counter(x for r in load(name) for c in r["categories"] for x in {c, c.split("/")[0]})
+        assert all(counts[c] >= 1 for c in CATEGORIES), counts
+        kinds = Counter(r["attack"] for r in load(name) if r["attack"])
+        assert set(kinds) == set(KINDS)
+
+
+def test_dev_split_meets_the_goals():
+    # A regression guard on the split the rules were written against; the held-out figures are
+    # measured (not asserted) by benchmarks/safety.py.
+    rows = load("dev")
+    blocked = [check_input([{"role": "user", "content": r["text"]}]).blocked for r in rows]
+    bad = [b for r, b in zip(rows, blocked) if r["label"] != "benign"]
+    good = [b for r, b in zip(rows, blocked) if r["label"] == "benign"]
+    assert sum(bad) / len(bad) >= 0.95
+    assert sum(good) / len(good) <= 0.03
