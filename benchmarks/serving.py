@@ -15,8 +15,9 @@ exports it with `flywheel.model.export.export_hf`. Then, with the same chat-form
   4. batch 1: one stream through the engine (fp32, int8) and HF, and the held-out loss of fp32 vs int8
 
 Both sides generate exactly the requested number of tokens (HF with `min_new_tokens`, the engine with
-its stop ids cleared for the benchmark), so tokens/s compare like with like. Prints tokens/s and the
-ratios against the goals: engine >= 15x HF sequential, >= 1.5x HF static batch, int8 >= 1.5x fp32 at
+its stop ids cleared for the benchmark), so tokens/s compare like with like. Prints tokens per wall
+second and per CPU second of this process (on a machine shared with other jobs the wall clock mostly
+measures waiting; CPU time still says what a token cost), and the ratios against the goals: engine >= 15x HF sequential, >= 1.5x HF static batch, int8 >= 1.5x fp32 at
 batch 1 with held-out loss <= 2% worse, a single stream >= 4x HF batch 1.
 """
 
@@ -27,7 +28,6 @@ import importlib
 import pydoc
 import random
 import tempfile
-import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -106,27 +106,26 @@ def requests(tok: ChatTokenizer, texts: list[str], n: int, seed: int) -> list[tu
     return out
 
 
-def hf_sequential(hf, reqs, device) -> float:
-    tokens, start = 0, time.perf_counter()
+def hf_sequential(hf, reqs, device) -> int:
+    tokens = 0
     for ids, n in reqs:
         x = torch.tensor([ids], device=device)
         out = hf.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n, min_new_tokens=n,
                           do_sample=False, pad_token_id=0)
         tokens += out.shape[1] - x.shape[1]
     _sync(device)
-    return tokens / (time.perf_counter() - start)
+    return tokens
 
 
-def hf_static_batch(hf, reqs, pad_id, device) -> float:
+def hf_static_batch(hf, reqs, pad_id, device) -> int:
     width = max(len(ids) for ids, _ in reqs)
     x = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids, _ in reqs], device=device)  # left pad
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in reqs], device=device)
     longest = max(n for _, n in reqs)
-    start = time.perf_counter()
     out = hf.generate(x, attention_mask=mask, max_new_tokens=longest, min_new_tokens=longest,
                       do_sample=False, pad_token_id=pad_id)
     _sync(device)
-    return (out.shape[1] - width) * len(reqs) / (time.perf_counter() - start)  # every row credited
+    return (out.shape[1] - width) * len(reqs)  # every row credited
 
 
 def engine_for(artifact_dir: Path, precision: str, device: str, max_batch: int = 32) -> Engine:
@@ -138,21 +137,29 @@ def engine_for(artifact_dir: Path, precision: str, device: str, max_batch: int =
     return engine
 
 
-def engine_streams(engine: Engine, reqs) -> float:
+def engine_streams(engine: Engine, reqs) -> int:
     """All requests at once, each consumed by its own thread (as the HTTP server does)."""
-    barrier = threading.Barrier(len(reqs) + 1)
-
     def run(ids_and_n):
         ids, n = ids_and_n
-        barrier.wait()
         return engine.generate(GenerationRequest(prompt_ids=tuple(ids), max_tokens=n))["usage"]["completion_tokens"]
 
     with ThreadPoolExecutor(len(reqs)) as pool:
-        futures = [pool.submit(run, r) for r in reqs]
-        barrier.wait()
-        start = time.perf_counter()
-        tokens = sum(f.result() for f in futures)
-    return tokens / (time.perf_counter() - start)
+        return sum(pool.map(run, reqs))
+
+
+def measure(fn, repeats: int) -> tuple[float, float]:
+    """Best (tokens per wall second, tokens per CPU second of this process) over `repeats` runs.
+
+    CPU seconds count every thread of the process, so on a machine other jobs share, the second
+    figure says how much work a token took even when the wall clock mostly measured waiting.
+    """
+    best_wall = best_cpu = 0.0
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        tokens = fn()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        best_wall, best_cpu = max(best_wall, tokens / wall), max(best_cpu, tokens / max(cpu, 1e-9))
+    return best_wall, best_cpu
 
 
 def _sync(device) -> None:
@@ -166,6 +173,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--streams", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=6, help="requests HF runs one at a time")
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement; the best counts")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (1 on a shared, busy machine: spinning threads collide)")
     args = parser.parse_args()
@@ -200,20 +208,20 @@ def main() -> None:
     print(f"{len(reqs)} requests: prompts {min(len(i) for i, _ in reqs)}-{max(len(i) for i, _ in reqs)} tokens, "
           f"outputs {min(n for _, n in reqs)}-{max(n for _, n in reqs)} tokens")
 
+    r = args.repeats
     with torch.inference_mode():
         hf_sequential(hf, reqs[:1], device)  # warm-up
-        hf_seq = hf_sequential(hf, reqs[:args.sequential], device)
-        hf_batch = hf_static_batch(hf, reqs, tok.pad_id, device)
-        hf_one = hf_sequential(hf, one, device)
+        hf_seq = measure(lambda: hf_sequential(hf, reqs[:args.sequential], device), r)
+        hf_batch = measure(lambda: hf_static_batch(hf, reqs, tok.pad_id, device), r)
+        hf_one = measure(lambda: hf_sequential(hf, one, device), r)
 
     results = {}
     for precision in ("fp32", quant):
         engine = engine_for(work / "model", precision, device)
         try:
             engine_streams(engine, reqs[:4])  # warm-up
-            streams = engine_streams(engine, reqs)
-            engine_streams(engine, one)
-            single = max(engine_streams(engine, one) for _ in range(2))
+            streams = measure(lambda e=engine: engine_streams(e, reqs), r)
+            single = measure(lambda e=engine: engine_streams(e, one), r)
             loss_q = heldout_loss(engine.runner.model, held_ids)
         finally:
             engine.close()
@@ -221,8 +229,6 @@ def main() -> None:
 
     fp_streams, fp_single, fp_loss = results["fp32"]
     q_streams, q_single, q_loss = results[quant]
-    best_streams = max(fp_streams, q_streams)
-    default_single = q_single  # the precision `auto` picks for this device
     rows = [
         ("HF generate, one request at a time", hf_seq),
         ("HF generate, static batch of 32 (every row credited)", hf_batch),
@@ -232,24 +238,26 @@ def main() -> None:
         ("engine, single stream, fp32", fp_single),
         (f"engine, single stream, {quant}", q_single),
     ]
-    print()
-    for name, value in rows:
-        print(f"  {name:<58} {value:9.0f} tokens/s")
+    print(f"\n  {'':<58} {'tokens/s':>9} {'tokens/CPU-s':>13}")
+    for name, (wall, cpu) in rows:
+        print(f"  {name:<58} {wall:9.0f} {cpu:13.0f}")
     change = (q_loss - fp_loss) / fp_loss * 100
     print(f"\n  held-out loss (nats/token): fp32 {fp_loss:.5f}, {quant} {q_loss:.5f} ({change:+.3f}%)")
 
-    def goal(name, value, target, unit="x"):
-        verdict = "meets" if value >= target else "MISSES"
-        print(f"  {name:<58} {value:6.2f}{unit}  (goal >= {target}{unit}: {verdict})")
+    def goal(name, num, den, target):
+        wall, cpu = num[0] / den[0], num[1] / den[1]
+        verdict = "meets" if wall >= target else "MISSES"
+        print(f"  {name:<58} {wall:6.2f}x {cpu:7.2f}x   (goal >= {target}x on the wall clock: {verdict})")
 
-    print("\nratios (same weights, same run):")
-    goal("engine streams / HF one at a time", best_streams / hf_seq, 15)
-    goal("engine streams / HF static batch 32", best_streams / hf_batch, 1.5)
-    goal(f"{quant} / fp32, single stream", q_single / fp_single, 1.5)
+    best = max(fp_streams, q_streams)
+    print(f"\nratios (same weights, same run)  {'':<25} {'wall':>7} {'CPU-time':>8}")
+    goal("engine streams / HF one at a time", best, hf_seq, 15)
+    goal("engine streams / HF static batch 32", best, hf_batch, 1.5)
+    goal(f"{quant} / fp32, single stream", q_single, fp_single, 1.5)
     verdict = "meets" if change <= 2 else "MISSES"
     print(f"  {f'{quant} held-out loss change':<58} {change:+6.2f}%  (goal <= +2%: {verdict})")
-    goal(f"engine single stream ({quant}) / HF batch 1", default_single / hf_one, 4)
-    goal("engine single stream (fp32) / HF batch 1", fp_single / hf_one, 4)
+    goal(f"engine single stream ({quant}) / HF batch 1", q_single, hf_one, 4)
+    goal("engine single stream (fp32) / HF batch 1", fp_single, hf_one, 4)
 
 
 if __name__ == "__main__":
