@@ -56,19 +56,21 @@ def prf(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float, float, float]
 
 
 def evaluate(rows: list[dict], repeats: int) -> dict:
-    verdicts, times, raw = [], [], []
+    verdicts, times, raw, cpu = [], [], [], []
     check_input([{"role": "user", "content": "warm up the compiled rules"}])
     for row in rows:
         messages = [{"role": "user", "content": row["text"]}]
-        samples = []
+        samples, cpu_samples = [], []
         for _ in range(repeats):
             analyse.cache_clear()  # time the whole analysis, not a cache hit
-            t0 = time.perf_counter_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             verdict = check_input(messages)
+            cpu_samples.append((time.thread_time_ns() - c0) / 1e6)
             samples.append((time.perf_counter_ns() - t0) / 1e6)
         # The median of a few runs per text: the machine is shared, and a single run's time is as
         # much the scheduler's as ours. The raw samples' p99 is printed too.
         times.append(statistics.median(samples))
+        cpu.append(statistics.median(cpu_samples))
         raw += samples
         verdicts.append(verdict)
     base_times, base = [], []
@@ -76,7 +78,7 @@ def evaluate(rows: list[dict], repeats: int) -> dict:
         t0 = time.perf_counter_ns()
         base.append(bool(BASELINE.search(row["text"])))
         base_times.append((time.perf_counter_ns() - t0) / 1e6)
-    return {"verdicts": verdicts, "times": times, "raw_times": raw, "baseline": base,
+    return {"verdicts": verdicts, "times": times, "raw_times": raw, "cpu_times": cpu, "baseline": base,
             "baseline_times": base_times}
 
 
@@ -117,6 +119,7 @@ def report(split: str, rows: list[dict], res: dict, errors: bool) -> dict:
            "harmful_attack_block_rate": sum(bad) / len(bad), "benign_block_rate": sum(good) / len(good),
            "p50_ms": pct(res["times"], 50), "p99_ms": pct(res["times"], 99),
            "p99_ms_raw": pct(res["raw_times"], 99),
+           "cpu_p50_ms": pct(res["cpu_times"], 50), "cpu_p99_ms": pct(res["cpu_times"], 99),
            "baseline_harmful_attack_block_rate": sum(bad_b) / len(bad_b),
            "baseline_benign_block_rate": sum(good_b) / len(good_b),
            "baseline_p99_ms": pct(res["baseline_times"], 99)}
@@ -129,6 +132,8 @@ def report(split: str, rows: list[dict], res: dict, errors: bool) -> dict:
           f"{out['baseline_p99_ms']:.4f} ms, ours {out['p99_ms'] / max(out['baseline_p99_ms'], 1e-9):.0f}x it)")
     print(f"                         per-text median of {len(res['raw_times']) // len(rows)} runs; "
           f"p99 over every single run {out['p99_ms_raw']:.3f} ms")
+    print(f"CPU time of a decision   : p50 {out['cpu_p50_ms']:.3f} ms, p99 {out['cpu_p99_ms']:.3f} ms "
+          f"(this thread's CPU time: what the decision costs when the machine is not shared)")
     if errors:
         print("-- mistakes")
         for r, v in zip(rows, verdicts):

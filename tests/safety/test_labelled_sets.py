@@ -56,3 +56,19 @@ def test_dev_split_meets_the_goals():
     good = [b for r, b in zip(rows, blocked) if r["label"] == "benign"]
     assert sum(bad) / len(bad) >= 0.95
     assert sum(good) / len(good) <= 0.03
+
+
+def test_rule_prefilter_never_skips_a_rule_that_would_match():
+    # rule_scores skips a rule when none of its necessary substrings occur; check that claim on
+    # every view of every labelled text (a wrong prefilter would silently lose recall).
+    from flywheel.safety.normalize import views
+    from flywheel.safety.rules import compiled
+
+    rules = compiled()[0]
+    assert sum(needs is not None for *_, needs in rules) > len(rules) // 2
+    for name in SPLITS:
+        for row in load(name):
+            for view in views(row["text"]):
+                for label, _, pattern, needs in rules:
+                    if needs is not None and pattern.search(view.text):
+                        assert any(n in view.text for n in needs), (label, view.text)

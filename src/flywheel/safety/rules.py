@@ -308,10 +308,59 @@ BENIGN_CONTEXT: list[tuple[tuple[str, ...], float, str]] = [
 ]
 
 
+def _necessary(items) -> frozenset[str] | None:
+    """Strings of which any match of this parsed pattern must contain one (None if unknown).
+
+    Walks the `re` parser's tree: a literal run is necessary; a branch needs one of its alternatives'
+    sets; a group or a repeat of at least one needs its body's. Of the candidates in a sequence the one
+    with the longest shortest string is kept, since it rules out the most texts.
+    """
+    from re import _constants as c
+
+    best, best_key = None, (0, 0)
+    run: list[str] = []
+
+    def offer(cand: frozenset[str] | None) -> None:
+        nonlocal best, best_key
+        if cand:
+            key = (min(map(len, cand)), -len(cand))
+            if key > best_key:
+                best, best_key = cand, key
+
+    for op, arg in list(items) + [(None, None)]:
+        if op is c.LITERAL:
+            run.append(chr(arg))
+            continue
+        if run:
+            offer(frozenset(["".join(run)]))
+            run = []
+        if op is c.BRANCH:
+            alts = [_necessary(alt) for alt in arg[1]]
+            offer(None if any(a is None for a in alts) else frozenset().union(*alts))
+        elif op is c.SUBPATTERN:
+            offer(_necessary(arg[3]))
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and arg[0] >= 1:
+            offer(_necessary(arg[2]))
+    return best
+
+
+def prefilter(pattern: str) -> frozenset[str] | None:
+    """Necessary substrings of a rule (at least 3 characters each), or None when there is no such set."""
+    from re import _parser
+
+    found = _necessary(_parser.parse(pattern))
+    return found if found and min(map(len, found)) >= 3 else None
+
+
 @functools.cache
-def compiled() -> tuple[list[tuple[str, float, re.Pattern]], list[tuple[tuple[str, ...], float, re.Pattern]]]:
-    """The rules compiled, on first use: compiling them takes ~0.1 s, which an import should not pay."""
-    return ([(label, w, re.compile(p)) for label, w, p in RULES],
+def compiled() -> tuple[list[tuple[str, float, re.Pattern, frozenset[str] | None]],
+                        list[tuple[tuple[str, ...], float, re.Pattern]]]:
+    """The rules compiled, with their necessary substrings, on first use (~0.1 s an import should not pay).
+
+    A rule whose necessary substrings are all absent from a text cannot match it, so `rule_scores`
+    skips its regular expression: `str.__contains__` is ~50x cheaper than a search with alternations.
+    """
+    return ([(label, w, re.compile(p), prefilter(p)) for label, w, p in RULES],
             [(labels, f, re.compile(p)) for labels, f, p in BENIGN_CONTEXT])
 
 
@@ -319,8 +368,17 @@ def rule_scores(text: str) -> dict[str, float]:
     """Highest rule weight per label for one normalised text, after benign-context discounts."""
     rules, benign = compiled()
     scores: dict[str, float] = {}
-    for label, weight, pattern in rules:
-        if weight > scores.get(label, 0.0) and pattern.search(text):
+    present: dict[frozenset[str], bool] = {}  # rules share slot lists: test each set once per text
+    for label, weight, pattern, needs in rules:
+        if weight <= scores.get(label, 0.0):
+            continue
+        if needs is not None:
+            hit = present.get(needs)
+            if hit is None:
+                hit = present[needs] = any(map(text.__contains__, needs))
+            if not hit:
+                continue
+        if pattern.search(text):
             scores[label] = weight
     if scores:
         for labels, factor, pattern in benign:
@@ -333,7 +391,7 @@ def rule_scores(text: str) -> dict[str, float]:
 
 def explain(text: str) -> list[tuple[str, float, str]]:
     """Every rule that fires on `text` (already normalised): (label, weight, pattern prefix)."""
-    return [(label, w, p.pattern[:80]) for label, w, p in compiled()[0] if p.search(text)]
+    return [(label, w, p.pattern[:80]) for label, w, p, _ in compiled()[0] if p.search(text)]
 
 
 if __name__ == "__main__":
