@@ -52,7 +52,7 @@ serving = Serving("serving", ServingArgs(
 
 training = Training("training", TrainingArgs(
     names=names, region=cfg.region, training=cfg.training, account_id=account_id, partition=partition,
-    bucket_arn=lake.bucket_arn, kms_key_arn=lake.kms_key_arn,
+    bucket_name=lake.bucket_name, bucket_arn=lake.bucket_arn, kms_key_arn=lake.kms_key_arn,
     training_repository_arn=registry.repository_arns["training"],
     training_repository_url=registry.repository_urls["training"],
     inference_repository_arn=registry.repository_arns["inference"],

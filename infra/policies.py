@@ -68,13 +68,11 @@ def assume_role(service: str, account_id: str | None = None) -> dict:
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> dict:
-    """Deny any request not over TLS 1.2+ (FSBP S3.5)."""
-    both = [bucket_arn, f"{bucket_arn}/*"]
+    """Deny any request not over TLS (FSBP S3.5). AWS's S3 endpoints refuse TLS below 1.2 themselves
+    (since 2024), so no `s3:TlsVersion` statement is needed."""
     return document(
         {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-         "Resource": both, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        {"Sid": "DenyOldTls", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": both,
-         "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}}},
+         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     )
 
 

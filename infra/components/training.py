@@ -76,6 +76,7 @@ class TrainingArgs:
     region: str
     training: object  # config.TrainingConfig
     account_id: pulumi.Input[str]
+    bucket_name: pulumi.Input[str]  # the lake's output, so code objects wait for the bucket
     bucket_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     training_repository_arn: pulumi.Input[str]
@@ -125,7 +126,7 @@ class Training(pulumi.ComponentResource):
         built = built_pipeline(pipeline_settings(n, args.region, cfg, args.subnet_count if network else 0))
         code_objects = [
             aws.s3.BucketObjectv2(
-                f"{name}-code-{hashlib.sha256(key.encode()).hexdigest()[:12]}", bucket=n.bucket, key=key,
+                f"{name}-code-{hashlib.sha256(key.encode()).hexdigest()[:12]}", bucket=args.bucket_name, key=key,
                 source=pulumi.FileAsset(path), server_side_encryption="aws:kms", kms_key_id=args.kms_key_arn,
                 tags=tags, opts=child)
             for key, path in built.uploads.items()]

@@ -59,7 +59,7 @@ def test_training_alone():
     from infra.components.training import Training, TrainingArgs
 
     result, _ = _alone(lambda: Training("training", TrainingArgs(
-        names=NAMES, region="us-east-1", training=config.TrainingConfig(), account_id=ACCOUNT, bucket_arn=BUCKET,
+        names=NAMES, region="us-east-1", training=config.TrainingConfig(), account_id=ACCOUNT, bucket_name=NAMES.bucket, bucket_arn=BUCKET,
         kms_key_arn=KEY, training_repository_arn=TRAIN_REPO, training_repository_url=URL + "training",
         inference_repository_arn=INFER_REPO, inference_repository_url=URL + "inference",
         drift_alarm_name="flywheel-dev-alarm-drift")))
