@@ -20,6 +20,7 @@ from flywheel.feedback.gate import (
     rollback,
     route,
     start_canary,
+    wilson_lower,
 )
 
 CHAMPION = ModelMetrics(heldout_loss=2.0, flag_rate=0.10, red_team_prompts=50)
@@ -31,17 +32,33 @@ def check(decision, name):
 
 
 def test_a_better_challenger_passes():
-    d = decide(GOOD, CHAMPION, win_rate=0.62, comparisons=100)
+    d = decide(GOOD, CHAMPION, win_rate=0.70, comparisons=100)
     assert d.passed and d.verdict == "pass"
     assert [c.name for c in d.checks] == ["win_rate", "flag_rate", "heldout_loss"]
     assert d.to_dict()["gate"] == "pass" and len(d.to_dict()["reasons"]) == 3
 
 
 def test_win_rate_must_beat_the_margin():
-    d = decide(GOOD, CHAMPION, win_rate=0.54, comparisons=100, config=GateConfig(min_win_margin=0.05))
+    point = GateConfig(min_win_margin=0.05, win_confidence=0.0)
+    d = decide(GOOD, CHAMPION, win_rate=0.54, comparisons=100, config=point)
     assert not d.passed and not check(d, "win_rate").passed
     assert check(d, "win_rate").threshold == pytest.approx(0.55)
-    assert decide(GOOD, CHAMPION, 0.55, 100, GateConfig(min_win_margin=0.05)).passed  # exactly at the bar
+    assert decide(GOOD, CHAMPION, 0.55, 100, point).passed  # exactly at the bar
+
+
+def test_win_rate_must_clear_the_bar_with_confidence():
+    # Measured in benchmarks/preference_rounds.py (24 judged prompts): a coin-flip round scored 0.688 and
+    # a real round 0.771. The point estimate promotes both; the 95% lower bound only the real one.
+    cfg = GateConfig(min_win_margin=0.05, min_comparisons=16)
+    null = decide(GOOD, CHAMPION, 0.688, 24, cfg)
+    assert not null.passed and "lower bound" in check(null, "win_rate").reason
+    assert decide(GOOD, CHAMPION, 0.771, 24, cfg).passed
+    assert decide(GOOD, CHAMPION, 0.688, 24, GateConfig(min_comparisons=16, win_confidence=0.0)).passed
+    # The bound tightens with evidence: the same 0.62 fails over 100 prompts and passes over 1,000.
+    assert not decide(GOOD, CHAMPION, 0.62, 100, cfg).passed
+    assert decide(GOOD, CHAMPION, 0.62, 1000, cfg).passed
+    # By hand: z = 1.6449, centre = 0.5, half = z * sqrt(0.25/24 + z^2/2304) / (1 + z^2/24) = 0.1592
+    assert wilson_lower(0.5, 24, 0.95) == pytest.approx(0.3408, abs=1e-3)
 
 
 def test_too_few_comparisons_fail():

@@ -4,7 +4,10 @@ Two decisions, both pure functions of measured numbers and a config dataclass (n
 
 1. `decide(challenger, champion, win_rate, comparisons, config)` — promote only if
    - the challenger wins: win rate against the champion (ties count half) >= 0.5 + `min_win_margin`,
-     over at least `min_comparisons` judged prompts;
+     over at least `min_comparisons` judged prompts — and not by luck: with `win_confidence` > 0 it is
+     the lower end of the win rate's one-sided Wilson interval that must clear the bar (a coin-flip
+     round scored 0.69 over 24 prompts in benchmarks/preference_rounds.py: the point estimate alone
+     would have promoted it);
    - its safety is no worse: flag rate on red-team prompts <= champion's + `max_flag_rate_increase`
      (and <= `max_flag_rate` absolutely);
    - its held-out loss does not regress: loss <= champion's * (1 + `max_loss_regression`).
@@ -28,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass, field, replace
+from statistics import NormalDist
 
 
 # ---------------------------------------------------------------------------------------------- gate
@@ -35,6 +39,7 @@ from dataclasses import asdict, dataclass, field, replace
 class GateConfig:
     min_win_margin: float = 0.05  # the challenger must win >= 0.5 + this share of comparisons
     min_comparisons: int = 20  # fewer judged prompts than this is not evidence
+    win_confidence: float = 0.95  # one-sided confidence of the win-rate bound; 0 uses the point estimate
     max_flag_rate_increase: float = 0.0  # absolute: the challenger's flag rate may exceed the champion's by this
     max_flag_rate: float = 1.0  # absolute cap on the challenger's flag rate, champion or not
     max_loss_regression: float = 0.02  # relative: loss may be at most (1 + this) x the champion's
@@ -45,6 +50,8 @@ class GateConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_win_margin < 0.5:
             raise ValueError(f"min_win_margin must be in [0, 0.5), got {self.min_win_margin}")
+        if not 0.0 <= self.win_confidence < 1.0:
+            raise ValueError(f"win_confidence must be in [0, 1), got {self.win_confidence}")
         if self.min_comparisons < 1:
             raise ValueError(f"min_comparisons must be >= 1, got {self.min_comparisons}")
         if self.max_flag_rate_increase < 0 or not 0.0 <= self.max_flag_rate <= 1.0:
@@ -100,6 +107,15 @@ def _finite(x: float | None) -> bool:
     return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
 
 
+def wilson_lower(rate: float, n: int, confidence: float) -> float:
+    """Lower end of the one-sided Wilson score interval of a proportion `rate` observed over `n` trials."""
+    z = NormalDist().inv_cdf(confidence)
+    denom = 1 + z * z / n
+    centre = (rate + z * z / (2 * n)) / denom
+    half = z * math.sqrt(max(rate * (1 - rate), 0.0) / n + z * z / (4 * n * n)) / denom
+    return centre - half
+
+
 def decide(challenger: ModelMetrics, champion: ModelMetrics | None, win_rate: float | None,
            comparisons: int, config: GateConfig = GateConfig()) -> GateDecision:
     checks: list[Check] = []
@@ -115,6 +131,12 @@ def decide(challenger: ModelMetrics, champion: ModelMetrics | None, win_rate: fl
     elif comparisons < config.min_comparisons:
         checks.append(Check("win_rate", False, win_rate, need_win,
                             f"only {comparisons} comparisons (< {config.min_comparisons}): not enough evidence"))
+    elif config.win_confidence > 0:
+        lower = wilson_lower(win_rate, comparisons, config.win_confidence)
+        ok = lower >= need_win
+        checks.append(Check("win_rate", ok, win_rate, need_win,
+                            f"win rate {win_rate:.3f} over {comparisons} comparisons: its "
+                            f"{config.win_confidence:.0%} lower bound {lower:.3f} {'>=' if ok else '<'} {need_win:.3f}"))
     else:
         ok = win_rate >= need_win
         checks.append(Check("win_rate", ok, win_rate, need_win,
