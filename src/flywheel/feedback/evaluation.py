@@ -43,6 +43,7 @@ from flywheel.feedback.batching import collate_sequences, encode_completion, pro
 from flywheel.feedback.channel import read_pairs
 from flywheel.feedback.gate import GateConfig, ModelMetrics, decide
 from flywheel.model.artifact import Artifact, ArtifactError, load_artifact, unpack
+from flywheel.model.gpt import IGNORE_INDEX
 from flywheel.model.sample import generate
 
 DEFAULT_RED_TEAM = Path(__file__).resolve().parents[1] / "safety" / "data" / "heldout.jsonl"
@@ -91,7 +92,7 @@ def answer_loss(artifact: Artifact, prompts: list, completions: list, batch_size
         batch = collate_sequences(rows, tok.pad_id)
         logps = model.sequence_logprobs(batch.inputs, batch.targets)  # (B,) summed log-probs
         total -= float(logps.sum())
-        count += int((batch.targets != -100).sum())
+        count += int((batch.targets != IGNORE_INDEX).sum())
     return total / count if count else math.nan
 
 
