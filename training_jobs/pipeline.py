@@ -232,9 +232,15 @@ def _validate_sdk_config_once():
 def build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     """Build the pipeline with the SDK and return its canonical definition and the staged uploads."""
     _prepare_environment(settings.region)
-    # The SDK prints a stray line or two while compiling; keep stdout for the definition.
-    with _validate_sdk_config_once(), contextlib.redirect_stdout(sys.stderr):
-        return _build(settings, stage_dir)
+    # The SDK narrates session set-up and compilation at INFO/WARNING ("Popping out 'TrainingJobName'",
+    # all expected here) and prints a stray line: keep stdout for the definition, logs for real trouble.
+    logging.disable(logging.WARNING)
+    try:
+        with _validate_sdk_config_once(), contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _build(settings, stage_dir)
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
@@ -394,14 +400,7 @@ def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
 
     pipeline = Pipeline(name=settings.name, parameters=[preset, max_steps, raw_uri, approval],
                         steps=[prepare, train, evaluate, gate], sagemaker_session=session)
-    # The SDK narrates compilation at INFO/WARNING ("Popping out 'TrainingJobName'..."): expected here.
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            definition = _canonical(json.loads(pipeline.definition()))
-    finally:
-        logging.disable(logging.NOTSET)
+    definition = _canonical(json.loads(pipeline.definition()))
     return BuiltPipeline(definition=definition, uploads=dict(sorted(stager.uploads.items())))
 
 

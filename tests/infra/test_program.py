@@ -102,3 +102,15 @@ def test_api_routes_require_a_key_and_reach_their_function(default_run):
     integrations = default_run.of_type("aws:apigateway/integration:Integration")
     targets = {i.inputs["uri"].split("function:")[1].split("/")[0] for i in integrations}
     assert targets == {f"flywheel-dev-api-{f}" for f in ("chat", "moderation", "feedback", "models")}
+
+
+def test_plan_prints_resources_grouped_by_layer(default_run):
+    from infra.plan import render
+
+    text = render(default_run, "dev", "us-east-1")
+    headers = [line.split(" (")[0] for line in text.splitlines() if line and not line.startswith(" ")]
+    assert headers[1:7] == ["datalake", "registry", "training", "serving", "api", "observability"]
+    assert "flywheel-dev-lake" in text and "aws:sagemaker/pipeline:Pipeline" in text
+    assert "[secret]" in text and default_run.exports["apiKey"] not in text
+    total = sum(1 for r in default_run.resources if not r.typ.startswith("flywheel:"))
+    assert f"{total} resources in 6 layers" in text
