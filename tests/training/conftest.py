@@ -47,6 +47,17 @@ def sft_channel(tmp_path_factory, chat_tokenizer) -> Path:
     return directory
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """In-process jobs run single-threaded too (see job_env); the caller's setting comes back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def job_paths(root: Path) -> dict[str, Path]:
     return {name: root / name for name in ("model", "output", "checkpoints", "failure")}
 
@@ -62,6 +73,9 @@ def job_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SM_", "RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    # One intra-op thread: debug-sized ops gain nothing from two, and on a machine shared with other
+    # test processes a second spinning OpenMP thread makes every step wait for the scheduler.
+    env["OMP_NUM_THREADS"] = "1"
     env.update(overrides)
     return env
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import job_args, job_paths, run_train
+from .conftest import job_args, job_paths, run_train
 
 from flywheel.training import job
 

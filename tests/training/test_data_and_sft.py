@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from conftest import ASSISTANT_TEXT, USER_TEXT, job_args
+from .conftest import ASSISTANT_TEXT, USER_TEXT, job_args
 
 from flywheel.data.shards import Channel
 from flywheel.model import GPT, IGNORE_INDEX, preset

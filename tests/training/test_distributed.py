@@ -6,7 +6,7 @@ import re
 
 import pytest
 import torch
-from conftest import job_args, run_train, train_losses
+from .conftest import job_args, run_train, train_losses
 
 from flywheel.model.artifact import load_artifact
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import VAL_LOSS, job_args, job_env, train_losses
+from .conftest import VAL_LOSS, job_args, job_env, train_losses
 
 from flywheel.data.shards import Channel
 from flywheel.model.artifact import load_artifact

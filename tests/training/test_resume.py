@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import torch
-from conftest import TRAIN_SCRIPT, job_args, job_env, run_train, train_losses
+from .conftest import TRAIN_SCRIPT, job_args, job_env, run_train, train_losses
 
 from flywheel.model.artifact import load_artifact
 from flywheel.training.checkpoint import list_checkpoints
