@@ -19,32 +19,52 @@ import uuid
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from flywheel.api.errors import ApiError, BadRequest, NotFound, as_api_error, validation_message
+from flywheel.api.errors import ApiError, BadRequest, NotFound, as_api_error
 from flywheel.api.telemetry import emit, logger
 
 M = TypeVar("M", bound=BaseModel)
 JSON = "application/json"
 
 
-class RestProxyEvent(BaseModel):
-    """The fields of an API Gateway REST proxy event (payload 1.0) the resolver relies on."""
+# The fields of an API Gateway REST proxy event (payload 1.0) the resolver relies on, and their shapes.
+# Checked by hand, not by a pydantic model: this runs on every event and building a model at import
+# costs the cold start more than these few lines cost per call.
+_REQUIRED_STRINGS = ("httpMethod", "path")
+_OPTIONAL = {
+    "resource": "string", "body": "string", "isBase64Encoded": "bool",
+    "headers": "map", "queryStringParameters": "map", "pathParameters": "map", "stageVariables": "map",
+    "multiValueHeaders": "multimap", "multiValueQueryStringParameters": "multimap", "requestContext": "object",
+}
 
-    model_config = ConfigDict(extra="allow")
 
-    httpMethod: StrictStr
-    path: StrictStr
-    resource: StrictStr | None = None
-    headers: dict[StrictStr, StrictStr] | None = None
-    multiValueHeaders: dict[StrictStr, list[StrictStr]] | None = None
-    queryStringParameters: dict[StrictStr, StrictStr] | None = None
-    multiValueQueryStringParameters: dict[StrictStr, list[StrictStr]] | None = None
-    pathParameters: dict[StrictStr, StrictStr] | None = None
-    stageVariables: dict[StrictStr, StrictStr] | None = None
-    requestContext: dict[StrictStr, Any] | None = None
-    body: StrictStr | None = None
-    isBase64Encoded: StrictBool | None = False
+def _shape_ok(value: Any, shape: str) -> bool:
+    if shape == "string":
+        return isinstance(value, str)
+    if shape == "bool":
+        return isinstance(value, bool)
+    if shape == "object":
+        return isinstance(value, dict)
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        return False
+    if shape == "map":
+        return all(isinstance(v, str) for v in value.values())
+    return all(isinstance(v, list) and all(isinstance(i, str) for i in v) for v in value.values())
+
+
+def event_problem(event: Any) -> str | None:
+    """Why `event` is not an API Gateway REST proxy event, or None when it is one."""
+    if not isinstance(event, dict):
+        return f"the event must be a JSON object, not {type(event).__name__}"
+    for key in _REQUIRED_STRINGS:
+        if not isinstance(event.get(key), str):
+            return f"{key}: must be a string" + ("" if key in event else " and is missing")
+    for key, shape in _OPTIONAL.items():
+        value = event.get(key)
+        if value is not None and not _shape_ok(value, shape):
+            return f"{key}: must be {'a ' if shape != 'object' else 'an '}{shape.replace('map', 'map of strings')}"
+    return None
 
 
 def error_response(error: ApiError, request_id: str | None = None) -> Response:
@@ -117,11 +137,9 @@ def parse_body(app: APIGatewayRestResolver, model: type[M]) -> M:
 
 def serve(app: APIGatewayRestResolver, event: Any, context: Any) -> dict[str, Any]:
     """Resolve one API Gateway event; a malformed event is answered 400, never raised."""
-    try:
-        RestProxyEvent.model_validate(event)
-    except ValidationError as exc:
-        reason, _ = validation_message(exc.errors(), root="event")
-        error = BadRequest(f"not an API Gateway REST proxy event: {reason}", code="invalid_event")
+    problem = event_problem(event)
+    if problem is not None:
+        error = BadRequest(f"not an API Gateway REST proxy event: {problem}", code="invalid_event")
         return {"statusCode": 400, "headers": {"Content-Type": JSON}, "multiValueHeaders": {},
                 "body": json.dumps(error.body()), "isBase64Encoded": False}
     return app.resolve(event, context)
