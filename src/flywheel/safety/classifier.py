@@ -2,7 +2,7 @@
 
 One logistic regression per label (the thirteen moderation categories plus `attack`), on hashed
 features of the normalised text: word unigrams and bigrams of crude stems. Weights come from `train_classifier.py` (offline, numpy) and are shipped as
-`data/classifier.json`; only non-zero weights are stored, as {feature_hash: [label weights]}.
+`data/classifier.json`; only non-zero weights are stored, as {feature_hash: [label, weight, ...]}.
 If the file is missing the classifier abstains (every probability 0) and the rules decide alone.
 
     predict("how do i make a bomb")      # {"illicit/violent": 0.93, "attack": 0.02, ...}
@@ -52,7 +52,7 @@ def features(text: str) -> list[int]:
 
 
 @functools.lru_cache(maxsize=1)
-def _model() -> tuple[tuple[str, ...], list[float], dict[int, list[float]]] | None:
+def _model() -> tuple[tuple[str, ...], list[float], dict[int, list]] | None:
     if not WEIGHTS_PATH.exists():
         return None
     raw = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
@@ -82,6 +82,7 @@ def predict(text: str) -> dict[str, float]:
     for f in feats:
         row = weights.get(f)
         if row is not None:
-            for i, w in enumerate(row):
-                logits[i] += w * scale
+            # row = [label index, weight, label index, weight, ...] (non-zero weights only)
+            for j in range(0, len(row), 2):
+                logits[row[j]] += row[j + 1] * scale
     return {name: 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for name, z in zip(names, logits)}
