@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from .conftest import job_args, job_paths, run_train
 
 from flywheel.training import job
+
+from .conftest import job_args, job_paths, run_train
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from .conftest import ASSISTANT_TEXT, USER_TEXT, job_args
 
 from flywheel.data.shards import Channel
 from flywheel.model import GPT, IGNORE_INDEX, preset
@@ -13,6 +12,8 @@ from flywheel.model.artifact import load_artifact
 from flywheel.training import job
 from flywheel.training.data import TrainBatches, validation_batches
 from flywheel.training.loop import token_loss_sum
+
+from .conftest import ASSISTANT_TEXT, USER_TEXT, job_args
 
 
 def test_batches_are_deterministic_and_split_across_ranks(pretrain_channel):
@@ -89,3 +90,18 @@ def test_sft_job_learns_assistant_turns_only(tmp_path, sft_channel, chat_tokeniz
     assistant_loss = losses[target_mask].mean().item()
     assert assistant_loss < 1.0, assistant_loss
     assert user_loss > 3.0, user_loss  # never trained on, despite being just as predictable
+
+
+def test_a_short_validation_split_is_validated_on_shorter_windows(tmp_path, chat_tokenizer):
+    from flywheel.data.shards import ChannelError, write_channel
+
+    write_channel(tmp_path / "c", chat_tokenizer, {"train": [[7] * 500], "val": [[5, 6, 7, 8]]}, data_version="v")
+    split = Channel.open(tmp_path / "c").split("val")
+    [(x, y)] = validation_batches(split, block_size=64, batch_size=8, max_batches=4)
+    assert x.tolist() == [[5, 6, 7, 8]] and y.tolist() == [[6, 7, 8, chat_tokenizer.eot_id]]
+    try:
+        validation_batches(split, block_size=64, batch_size=8, max_batches=4, rank=0, world_size=2)
+    except ChannelError as exc:
+        assert "too short to validate on (5 tokens for 2 rank(s))" in str(exc)
+    else:
+        raise AssertionError("one short window cannot be shared by two ranks")

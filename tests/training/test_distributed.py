@@ -6,9 +6,10 @@ import re
 
 import pytest
 import torch
-from .conftest import job_args, run_train, train_losses
 
 from flywheel.model.artifact import load_artifact
+
+from .conftest import job_args, run_train, train_losses
 
 CHECKSUM = re.compile(r"^rank=(\d+) param_checksum=([0-9a-f]{64})$", re.MULTILINE)
 

@@ -9,12 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import VAL_LOSS, job_args, job_env, train_losses
-
 from flywheel.data.shards import Channel
 from flywheel.model.artifact import load_artifact
 from flywheel.training import job
 from flywheel.training.report import Reporter
+
+from .conftest import VAL_LOSS, job_args, job_env, train_losses
 
 
 def test_sagemaker_contract_run_writes_a_loadable_artifact(tmp_path, pretrain_channel):

@@ -8,10 +8,11 @@ import subprocess
 import sys
 
 import torch
-from .conftest import TRAIN_SCRIPT, job_args, job_env, run_train, train_losses
 
 from flywheel.model.artifact import load_artifact
 from flywheel.training.checkpoint import list_checkpoints
+
+from .conftest import TRAIN_SCRIPT, job_args, job_env, run_train, train_losses
 
 RUN = ("--max-steps", "30", "--log-every", "1", "--checkpoint-every", "5", "--eval-every", "0",
        "--seed", "7", "--batch-size", "4", "--grad-accum", "2", "--warmup-steps", "5")

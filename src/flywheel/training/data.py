@@ -77,23 +77,31 @@ class TrainBatches:
 
 
 def validation_batches(split: Split, *, block_size: int, batch_size: int, max_batches: int, rank: int = 0,
-                       world_size: int = 1, device: torch.device | str = "cpu"):
-    """This rank's share of the first `max_batches × batch_size × world_size` non-overlapping windows."""
+                       world_size: int = 1, device: torch.device | str = "cpu") -> list:
+    """This rank's share of the first `max_batches × batch_size × world_size` non-overlapping windows.
+
+    Built eagerly, so a split that cannot be validated on fails when the job starts, not hours in. A
+    split too short for one full window (a small corpus's few held-out documents) is validated on
+    shorter windows instead: one per shard, each its own batch.
+    """
     wanted = max_batches * batch_size * world_size
-    windows = []
-    for i, (ids, _) in enumerate(split.shards):
-        for start in range(0, len(ids) - block_size, block_size):
-            if len(windows) == wanted:
-                break
-            windows.append((i, start))
+    windows = [(i, start, block_size) for i, (ids, _) in enumerate(split.shards)
+               for start in range(0, len(ids) - block_size, block_size)][:wanted]
+    per_batch = batch_size
+    if len(windows) < world_size:
+        windows = [(i, 0, min(len(ids) - 1, block_size)) for i, (ids, _) in enumerate(split.shards)
+                   if len(ids) >= 2][:wanted]
+        per_batch = 1
     # Every rank must run the same number of forward passes (FSDP gathers weights collectively).
     windows = windows[:len(windows) - len(windows) % world_size]
     if not windows:
-        raise ChannelError(f"validation split {split.name!r} has fewer than {world_size} windows of "
-                           f"block_size + 1 = {block_size + 1} tokens")
+        raise ChannelError(f"validation split {split.name!r} is too short to validate on "
+                           f"({split.tokens} tokens for {world_size} rank(s))")
     mine = windows[rank::world_size]
-    for k in range(0, len(mine), batch_size):
-        rows = [_window(split, s, o, block_size) for s, o in mine[k:k + batch_size]]
-        x = torch.from_numpy(np.stack([r[0] for r in rows])).to(device)
+    batches = []
+    for k in range(0, len(mine), per_batch):
+        rows = [_window(split, s, o, length) for s, o, length in mine[k:k + per_batch]]
+        x = torch.from_numpy(np.stack([r[0] for r in rows])).to(device)  # (B, T)
         y = torch.from_numpy(np.stack([r[1] for r in rows])).to(device)
-        yield x, y
+        batches.append((x, y))
+    return batches

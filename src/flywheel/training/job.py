@@ -158,6 +158,9 @@ def train_until_done_or_stopped(cfg, d, stop: dict) -> int:
     batches = TrainBatches(train_split, block_size=block_size, batch_size=cfg.batch_size, seed=cfg.seed,
                            rank=d.rank, world_size=d.world_size, doc_aligned=kind == "sft",
                            eot_id=train_channel.eot_id, device=d.device)
+    val_batches = None if val_split is None else validation_batches(
+        val_split, block_size=block_size, batch_size=cfg.batch_size, max_batches=cfg.eval_batches,
+        rank=d.rank, world_size=d.world_size, device=d.device)
     tokens_per_step = cfg.batch_size * block_size * cfg.grad_accum * d.world_size
     out.log(f"job kind={kind} params={sum(p.numel() for p in model.parameters())} world_size={d.world_size} "
             f"device={d.device.type} tokens_per_step={tokens_per_step} data_version={train_channel.data_version}")
@@ -216,9 +219,7 @@ def train_until_done_or_stopped(cfg, d, stop: dict) -> int:
             history.append({"step": done, "train_loss": train_loss, "tokens_per_sec": rate})
             window_tokens, window_time = 0, 0.0
         if val_split is not None and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.max_steps:
-            val_loss = evaluate(wrapped, validation_batches(
-                val_split, block_size=block_size, batch_size=cfg.batch_size, max_batches=cfg.eval_batches,
-                rank=d.rank, world_size=d.world_size, device=d.device), d)
+            val_loss = evaluate(wrapped, val_batches, d)
             out.log(f"step={done} val_loss={val_loss:.6f}")
             history.append({"step": done, "val_loss": val_loss})
         # Every rank must agree to stop, or the others would wait forever in the next collective.
@@ -231,9 +232,7 @@ def train_until_done_or_stopped(cfg, d, stop: dict) -> int:
 
     # ---- save --------------------------------------------------------------------------------------
     if val_split is not None:
-        val_loss = evaluate(wrapped, validation_batches(
-            val_split, block_size=block_size, batch_size=cfg.batch_size, max_batches=cfg.eval_batches,
-            rank=d.rank, world_size=d.world_size, device=d.device), d)
+        val_loss = evaluate(wrapped, val_batches, d)
         out.log(f"step={cfg.max_steps} val_loss={val_loss:.6f}")
         history.append({"step": cfg.max_steps, "val_loss": val_loss})
     if cfg.dump_checksums and not cfg.fsdp:
