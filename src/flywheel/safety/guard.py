@@ -25,15 +25,16 @@ Knows nothing of HTTP, models or logging.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 from flywheel.safety.attacks import detect_attack
-from flywheel.safety.config import SafetyConfig, load_config
+from flywheel.safety.config import DeniedTopic, SafetyConfig, load_config
 from flywheel.safety.moderation import ModerationResult, moderate
-from flywheel.safety.normalize import views
 from flywheel.safety.pii import mask_pii
 from flywheel.safety.policy import active_policy, validate_messages
+from flywheel.safety.scoring import analyse
 from flywheel.safety.taxonomy import CATEGORIES
 
 SELF_HARM_SUPPORT = ("If you are thinking about harming yourself, you deserve support: please contact a "
@@ -73,17 +74,22 @@ class OutputVerdict:
                 "policy_version": self.policy_version}
 
 
+@functools.lru_cache(maxsize=256)
+def _topic_pattern(topic: DeniedTopic) -> re.Pattern:
+    return topic.compiled()
+
+
 def denied_topics(text: str, config: SafetyConfig) -> list[str]:
     if not config.denied_topics:
         return []
-    texts = [v.text for v in views(text)]
-    return [t.name for t in config.denied_topics if any(t.compiled().search(x) for x in texts)]
+    texts = [v.text for v in analyse(text).views]  # the views moderation already computed (cached)
+    return [t.name for t in config.denied_topics if any(_topic_pattern(t).search(x) for x in texts)]
 
 
 def word_filter_hits(text: str, config: SafetyConfig) -> list[str]:
     if not config.word_filters:
         return []
-    texts = [v.text for v in views(text)]
+    texts = [v.text for v in analyse(text).views]
     return [w for w in config.word_filters
             if any(re.search(rf"(?<!\w){re.escape(w.lower())}(?!\w)", x) for x in texts)]
 
