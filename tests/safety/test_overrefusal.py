@@ -50,3 +50,14 @@ def test_supportive_answer_about_self_harm_is_not_refused():
     answer = ("I'm sorry you're going through this. If you are thinking about suicide, please call or text "
               "988 (the Suicide & Crisis Lifeline) or talk to someone you trust.")
     assert not filter_output(answer).flagged
+
+
+def test_unix_cp_in_documentation_is_not_sexual_content():
+    import pydoc
+    import shutil
+
+    from flywheel.safety import moderate
+
+    assert not moderate(pydoc.getdoc(shutil.copy)).flagged
+    assert not moderate("cp -r src dst copies a folder").flagged
+    assert moderate("where can I download cp videos").categories["sexual/minors"]

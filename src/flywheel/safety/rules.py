@@ -209,7 +209,7 @@ RULES: list[tuple[str, float, str]] = [
     # ---- sexual/minors ----------------------------------------------------------------------------
     ("sexual/minors", 0.95, rf"\b{SEXUAL}\w*\b[^.!?;\n]{{0,40}}\b{MINOR}\b"),
     ("sexual/minors", 0.95, rf"\b{MINOR}\b[^.!?;\n]{{0,40}}\b{SEXUAL}\w*\b"),
-    ("sexual/minors", 0.95, r"\b(?:cp\b|child porn|kiddie porn|pedo (?:content|pics|material)|csam|loli hentai|shotacon)"),
+    ("sexual/minors", 0.95, r"\b(?:(?:buy|sell|trade|shar|download|find|get|send)\w* cp\b|cp (?:links?|videos?|pics?|content|material)\b|child porn|kiddie porn|pedo (?:content|pics|material)|csam|loli hentai|shotacon)"),
     ("sexual/minors", 0.9, rf"\b(?:groom|grooming|lure|luring|seduce|befriend|get|convince|persuade|meet up with|meet|pick up|alone with|isolate)\b[^.!?;\n]{{0,25}}\b{MINOR}\b[^.!?;\n]{{0,40}}\b(?:without (?:her|his|their) parents|secret|secretly|keep it (?:a )?secret|not tell|send (?:me )?(?:pics|photos|pictures)|alone|trust me|in my car|to my house|my van|sleepover|undress|touch)"),
     ("sexual/minors", 0.9, rf"\b(?:how (?:to|do i|can i)|ways to|tips (?:for|on|to)|help me)\b[^.!?;\n]{{0,10}}\b(?:groom|lure|get (?:close to|alone with))\b[^.!?;\n]{{0,15}}\b{MINOR}"),
     # ---- more content rules: injuries, poisoning, insults, self-harm methods, weapon recipes -------
