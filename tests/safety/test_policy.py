@@ -64,3 +64,19 @@ def test_unknown_or_unsafe_policy_version_is_an_error():
         active_policy(SafetyConfig(policy_version="v999"))
     with pytest.raises(PolicyError):
         active_policy(SafetyConfig(policy_version="../config"))
+
+
+def test_policy_version_from_the_environment_picks_the_compact_policy(monkeypatch):
+    from flywheel.safety import apply_policy
+    from flywheel.safety.config import load_config
+
+    monkeypatch.setenv("FLYWHEEL_POLICY_VERSION", "compact")
+    load_config.cache_clear()
+    try:
+        messages = apply_policy([{"role": "user", "content": "hi"}])
+        assert load_config().policy_version == "compact"
+        assert messages[0]["role"] == "system" and len(messages[0]["content"]) < 200
+    finally:
+        monkeypatch.delenv("FLYWHEEL_POLICY_VERSION")
+        load_config.cache_clear()
+    assert load_config().policy_version == "v1"

@@ -25,6 +25,9 @@ from flywheel.safety.taxonomy import CATEGORIES
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("data") / "config.json"
 CONFIG_ENV = "FLYWHEEL_SAFETY_CONFIG"
+# Picks another packaged (or policy_dir) system policy without a config file: small local models use
+# "compact", whose few tokens leave room for a chat in a 256-token context.
+POLICY_VERSION_ENV = "FLYWHEEL_POLICY_VERSION"
 PII_ACTIONS = ("none", "mask", "block")
 
 
@@ -124,5 +127,8 @@ class SafetyConfig:
 
 @functools.lru_cache(maxsize=1)
 def load_config() -> SafetyConfig:
-    """The process-wide configuration: `$FLYWHEEL_SAFETY_CONFIG` if set, else the packaged defaults."""
-    return SafetyConfig.from_json(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    """The process-wide configuration: `$FLYWHEEL_SAFETY_CONFIG` if set, else the packaged defaults;
+    `$FLYWHEEL_POLICY_VERSION`, if set, names the system policy."""
+    config = SafetyConfig.from_json(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+    version = os.environ.get(POLICY_VERSION_ENV)
+    return config.with_(policy_version=version) if version else config
