@@ -437,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     from flywheel.local.endpoint import LocalEndpoint
     from flywheel.local.stack import LocalStack
     from flywheel.names import StackNames
+    from flywheel.safety.config import POLICY_VERSION_ENV, load_config
 
     model = args.model or find_latest_model([args.runs])
     if model is None:
@@ -447,6 +448,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     warning = policy_fit(model)
+    if warning and not os.environ.get(POLICY_VERSION_ENV):
+        # A small local model cannot hold the full policy: serve the packaged compact one instead.
+        os.environ[POLICY_VERSION_ENV] = "compact"
+        load_config.cache_clear()
+        print(f"flywheel up: the model's context is too short for the default system policy; "
+              f"serving with {POLICY_VERSION_ENV}=compact", flush=True)
+        warning = policy_fit(model)
     if warning:
         print(f"flywheel up: WARNING: {warning}", flush=True)
     names = StackNames(stack=args.stack)
@@ -460,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with LocalEndpoint(container.url, Path(tmp) / "models", names=names, s3_client=stack.client("s3")) as ep:
                 env = {**stack.env(), "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": ep.url,
+                       **({POLICY_VERSION_ENV: os.environ[POLICY_VERSION_ENV]}
+                          if os.environ.get(POLICY_VERSION_ENV) else {}),
                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
                 with LocalApi(env, port=args.port, workers=args.workers).start(
                         warm=("chat", "moderation", "feedback", "models")) as api:
