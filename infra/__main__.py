@@ -1,6 +1,6 @@
 """The Flywheel Pulumi program: one component per layer, composed, and the stack's outputs.
 
-    pulumi stack init dev && pulumi config set aws:region us-east-1 && pulumi up     # docs/deploy.md
+    pulumi stack init dev && pulumi config set aws:region us-east-1 && pulumi up     # README.md, "Deploy to AWS"
     make plan                                                                          # offline, mocks
 
 Order follows the data: the lake and its key first; the registry; the optional network; serving (its

@@ -2,7 +2,7 @@
 
 Tags are immutable (a tag names one image forever, so a model's record of the image that trained it
 stays true), images are scanned on push and encrypted with the lake's KMS key, and untagged layers are
-expired. What it does not know: how the images are built (containers/*/Dockerfile, docs/deploy.md).
+expired. What it does not know: how the images are built (containers/*/Dockerfile, README.md, "Deploy to AWS").
 """
 
 from __future__ import annotations
