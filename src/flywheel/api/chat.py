@@ -84,13 +84,19 @@ def generation_params(request: ChatCompletionRequest, settings: ChatSettings) ->
 
 
 @traced
-def invoke_model(endpoint: str, target: str, body: dict[str, Any]) -> dict[str, Any]:
-    """One call to the endpoint; its failures become typed API errors (never a client's 4xx)."""
+def invoke_model(endpoint: str, target: str, body: dict[str, Any], request_id: str | None = None) -> dict[str, Any]:
+    """One call to the endpoint; its failures become typed API errors (never a client's 4xx).
+
+    The request id travels as CustomAttributes (the container sees it) and InferenceId (data capture
+    records it in eventMetadata.inferenceId), so captured invocations join the interaction record.
+    """
     runtime = aws.client("sagemaker-runtime")
+    correlation = {"CustomAttributes": f"request_id={request_id}", "InferenceId": request_id[:64]} \
+        if request_id else {}
     try:
         answer = runtime.invoke_endpoint(EndpointName=endpoint, TargetModel=target,
                                          ContentType="application/json", Accept="application/json",
-                                         Body=json.dumps(body).encode())
+                                         Body=json.dumps(body).encode(), **correlation)
     except Exception as exc:
         response = getattr(exc, "response", {})
         status = response.get("OriginalStatusCode")
@@ -163,7 +169,7 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
         usage = answer["usage"]
     else:
         model_started = time.perf_counter()
-        raw = invoke_model(settings.endpoint_name, target.target, {"messages": sent, **params})
+        raw = invoke_model(settings.endpoint_name, target.target, {"messages": sent, **params}, request_id)
         model_ms = (time.perf_counter() - model_started) * 1000
         choices = [_filtered_choice(i, c if isinstance(c, dict) else {}, target.version)
                    for i, c in enumerate(raw["choices"])]
@@ -200,7 +206,8 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
         emit("Errors", 1, ErrorType="InteractionNotLogged", Route=ROUTE)
     emit("TokensIn", usage["prompt_tokens"], ModelVersion=target.version)
     emit("TokensOut", usage["completion_tokens"], ModelVersion=target.version)
-    emit("Latency", latency_ms, Route=ROUTE, ModelVersion=target.version)
+    emit("Latency", latency_ms, {"request_id": request_id, "prompt_tokens": usage["prompt_tokens"]},
+         Route=ROUTE, ModelVersion=target.version)
     emit("Requests", 1, Route=ROUTE, ModelVersion=target.version)
     return completion
 

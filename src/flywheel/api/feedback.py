@@ -90,7 +90,8 @@ def store_feedback(settings: FeedbackSettings, feedback: dict[str, Any]) -> dict
         dynamodb.update_item(TableName=settings.feedback_table, Key=key,
                              UpdateExpression="SET delivered = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
         rating = str(feedback["value"]) if feedback["kind"] == "rating" else "none"
-        emit("Feedback", 1, Kind=feedback["kind"], Rating=rating, ModelVersion=feedback["model_version"])
+        emit("Feedback", 1, {"request_id": feedback["request_id"]}, Kind=feedback["kind"], Rating=rating,
+             ModelVersion=feedback["model_version"])
     emit("Requests", 1, Route=ROUTE, ModelVersion=feedback["model_version"])
     return {"id": fid, "object": "feedback", "completion_id": feedback["completion_id"],
             "kind": feedback["kind"], "created": created}

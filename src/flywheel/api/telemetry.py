@@ -61,11 +61,14 @@ def traced_handler(handler: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def emit(name: str, value: float, **dimensions: str) -> None:
+def emit(name: str, value: float, properties: dict[str, Any] | None = None, **dimensions: str) -> None:
+    """`properties` become searchable fields of the EMF line (the catalogue's LOG_PROPERTIES: request_id, ...)."""
     m = metric(name)
     sets = emf_dimension_sets(name, dimensions)
     out = EphemeralMetrics(namespace=m.namespace)
     out.add_metric(name=name, unit=m.unit, value=value)
+    for key, val in (properties or {}).items():
+        out.add_metadata(key=key, value=val)
     for key, val in sets[0].items():
         out.add_dimension(name=key, value=val)
     for extra in sets[1:]:
