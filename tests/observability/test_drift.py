@@ -93,7 +93,7 @@ def test_only_lengths_or_only_categories_move_the_score(tmp_path):
     toxic = run([write_captures(tmp_path / "toxic", prompts(KITCHEN, 300, 5, 20, seed=5, toxic_share=0.4))],
                 base, emit=str)
     assert toxic["category_shift"] > 0.25 and toxic["drift_score"] >= toxic["category_shift"]
-    assert toxic["live_category_rates"]["harassment"] > 0.25
+    assert max(toxic["live_category_rates"].values()) > 0.25
 
 
 def test_malformed_capture_lines_are_counted_and_skipped(tmp_path):
