@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 EXTRAS := model,export,data,lambda,infra,local,dev
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
 OUT ?= runs/demo
+SEED ?= 0
 
 .PHONY: demo test test-slow bench plan lint clean install
 
@@ -20,7 +21,8 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	touch $@
 
 demo: install
-	$(BIN)/flywheel demo --out $(OUT)
+	rm -rf $(OUT)
+	$(BIN)/flywheel turn --out $(OUT) --seed $(SEED)
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -29,7 +31,8 @@ test-slow: install
 	$(BIN)/python -m pytest -q -m slow
 
 bench: install
-	$(BIN)/python benchmarks/training.py
+	for b in training serving data safety api_cold_start preference_rounds; do \
+		$(BIN)/python benchmarks/$$b.py || exit 1; done
 
 plan: install
 	$(BIN)/python -m infra.plan

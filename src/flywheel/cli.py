@@ -15,6 +15,7 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("flywheel.local.demo:main", "prepare a corpus, train a small model and sample from it"),
+    "turn": ("flywheel.local.turn:main", "one whole turn of the loop locally, ending with a measured verdict"),
     "prepare-data": ("flywheel.data.prepare:main", "clean and tokenize a folder of text into shards"),
     "train": ("flywheel.training.job:main", "run the training job (same script SageMaker runs)"),
     "sample": ("flywheel.model.sample:main", "sample from a trained model artifact"),
