@@ -97,3 +97,17 @@ def test_capture_stdout_publishes_a_child_process_emf(moto_stack):
     assert bridge.documents == 2
     got = read_back(["QueueDepth"], since, time.time() + 1, client=cw)
     assert got["QueueDepth"]["SampleCount"] >= 2 and got["QueueDepth"]["Maximum"] >= 9
+
+
+def test_command_line_publishes_log_files_and_prints_read_back(tmp_path, moto_stack):
+    log = tmp_path / "api.log"
+    log.write_text("\n".join(["INIT_START", emf_line("Rollbacks", 1, {"ModelVersion": "v-cli"}),
+                              emf_line("Rollbacks", 2, {"ModelVersion": "v-cli"}), '{"_aws": 3}']) + "\n")
+    since = time.time() - 1
+    done = subprocess.run([sys.executable, "-m", "flywheel.observability.local_sink", str(log), "--since", str(since)],
+                          env={**os.environ, **moto_stack.env()}, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)
+    assert stats["Rollbacks"]["Sum"] >= 3 and stats["Rollbacks"]["Unit"] == "Count"
+    assert "_aws is not an object" in done.stderr

@@ -24,6 +24,8 @@ Knows the catalogue and boto3; nothing about the API, the turn or the report.
     with capture_stdout() as bridge:      # AWS variables must point at the moto stack
         ...                               # start processes, make requests
     stats = read_back(bridge.published_names, since, time.time())
+
+    python -m flywheel.observability.local_sink api.log serve.log --since 1795820000   # AWS_ENDPOINT_URL set
 """
 
 from __future__ import annotations
@@ -294,3 +296,30 @@ def read_back(names: Iterable[str], since: float | datetime, until: float | date
         out[m.name] = {"SampleCount": count, "Sum": total, "Average": total / count,
                        "Minimum": min(got["Minimum"]), "Maximum": max(got["Maximum"]), "Unit": m.unit}
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Publish the EMF lines of log files to the CloudWatch the environment names, and print the
+    statistics read back for the metrics they held (JSON on stdout; malformed lines counted on stderr)."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m flywheel.observability.local_sink",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("logs", nargs="+", help="log files holding EMF lines among ordinary ones")
+    parser.add_argument("--since", type=float, default=0.0, help="epoch seconds; the window's start")
+    args = parser.parse_args(argv)
+    bridge = EmfBridge(keep_logs=False)
+    for path in args.logs:
+        bridge.feed_file(path)
+    bridge.flush()
+    if bridge.malformed:
+        print(json.dumps({"malformed": dict(bridge.malformed)}), file=sys.stderr)
+    stats = read_back(bridge.published_names, args.since, time.time() + 1, client=bridge.client) \
+        if bridge.published_names else {}
+    print(json.dumps(stats, indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
