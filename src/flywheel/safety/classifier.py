@@ -26,6 +26,9 @@ from pathlib import Path
 
 WEIGHTS_PATH = Path(__file__).with_name("data") / "classifier.json"
 N_BUCKETS = 1 << 18
+# Short texts have few features, so one feature would carry a whole score: the normalisation never
+# divides by fewer than this many ("Describe lists." scored as sexual on the word "describe" alone).
+MIN_FEATURES = 4
 CHAR_GRAMS = False  # character 4-grams: 10x the weights for no gain in cross-validation here
 _TOKEN = re.compile(r"[a-z0-9']+")
 _SUFFIXES = ("ing", "ed", "es", "s", "ly", "er", "ers", "ation", "ment")
@@ -78,7 +81,7 @@ def predict(text: str) -> dict[str, float]:
     logits = list(bias)
     feats = features(text)
     # Features are binary and the score is averaged over sqrt(n) so long texts don't saturate.
-    scale = 1.0 / math.sqrt(max(1, len(feats)))
+    scale = 1.0 / math.sqrt(max(MIN_FEATURES, len(feats)))
     for f in feats:
         row = weights.get(f)
         if row is not None:

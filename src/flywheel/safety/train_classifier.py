@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flywheel.safety.classifier import N_BUCKETS, WEIGHTS_PATH, features
+from flywheel.safety.classifier import MIN_FEATURES, N_BUCKETS, WEIGHTS_PATH, features
 from flywheel.safety.normalize import fold
 from flywheel.safety.taxonomy import CATEGORIES, PARENT
 
@@ -66,7 +66,7 @@ def design(rows: list[dict]):
     # Same scaling as classifier.predict: each row sums to sqrt(n) instead of n.
     for r in range(len(rows)):
         n = indptr[r + 1] - indptr[r]
-        data[indptr[r]:indptr[r + 1]] = 1.0 / np.sqrt(max(1, n))
+        data[indptr[r]:indptr[r + 1]] = 1.0 / np.sqrt(max(MIN_FEATURES, n))
     return csr_matrix((data, indices, indptr), shape=(len(rows), N_BUCKETS))
 
 
