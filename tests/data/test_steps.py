@@ -124,23 +124,15 @@ def test_pii_step_masks_text_and_chat_turns():
     assert stats["pii_EMAIL"] == 1 and stats["pii_IP_ADDRESS"] == 1 and stats["documents_with_pii"] == 2
 
 
-def test_toxicity_filter_uses_the_moderation_interface():
-    from flywheel.data import toxicity
+def test_toxicity_filter_drops_what_the_api_moderation_flags():
+    from flywheel.safety import moderate
 
     step = ToxicityFilter()
     assert step.filter(Document(text=GOOD, id="ok")) is True
     keep, reason = step.filter(Document(text="you worthless idiot, I will kill you", id="bad"))
     assert keep is False and reason.startswith("toxic_")
-    result = toxicity.moderate("you worthless idiot, I will kill you")
-    assert result.flagged and set(result.categories) == set(result.category_scores)
-
-
-def test_lexicon_fallback_has_the_same_interface():
-    from flywheel.data.toxicity import lexicon_moderate
-
-    hit = lexicon_moderate("I will kill you")
-    assert hit.flagged and hit.categories["harassment/threatening"]
-    assert not lexicon_moderate(GOOD).flagged
+    flagged = moderate("you worthless idiot, I will kill you").flagged_categories
+    assert reason in {"toxic_" + c.replace("/", "_") for c in flagged}
 
 
 def test_regex_word_tokenizer():

@@ -387,7 +387,6 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
     """Run the job; returns the manifest (also written to `<output>/manifest.json`)."""
     from datatrove.io import get_datafolder
 
-    from flywheel.data import toxicity
     from flywheel.data.shards import META_FILE
 
     cfg = cfg or CleaningConfig()
@@ -446,7 +445,7 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
         "documents_in": documents_in, "documents_kept": kept, "dropped": dropped,
         "pii_masked": pii, "kinds": summary["kinds"], "characters_kept": summary["chars"],
         "content_hash": summary["content_hash"], "duplicate_clusters": _clusters(work, summary),
-        "toxicity_scorer": toxicity.backend(), "config": cfg.to_dict(), "config_sha256": config_hash,
+        "toxicity_scorer": "flywheel.safety.moderation", "config": cfg.to_dict(), "config_sha256": config_hash,
         "curated": {"path": CURATED_DIR, "files": sorted(p.name for p in curated.glob("*.parquet"))},
         "tasks": tasks, "workers": workers,
     }

@@ -11,7 +11,7 @@
     PlainTextOnly    wraps a datatrove quality filter so chat records (SFT) pass untouched: Gopher's word
                      counts are meant for documents, not for turns of a conversation.
     RedactPII        masks PII with flywheel.safety.pii (the API's code), counting each type.
-    ToxicityFilter   drops what flywheel.data.toxicity.moderate flags (the API's moderation).
+    ToxicityFilter   drops what flywheel.safety.moderate flags (the very moderation the API runs).
     RegexWordTokenizer  a datatrove WordTokenizer on one regex: the quality filters and MinHash shingles
                      need words, and spaCy costs ~5 s to load in every worker process of every stage.
     RankJsonlReader  reads back the intermediate file a stage wrote for the same rank (datatrove's
@@ -337,7 +337,7 @@ class ToxicityFilter(BaseFilter):
         self.threshold, self.max_chars = threshold, max_chars
 
     def filter(self, doc: Document):
-        from flywheel.data.toxicity import moderate
+        from flywheel.safety.moderation import moderate
 
         # Moderation reads a prefix and a tail of long texts anyway; long documents are judged in windows.
         text = doc.text

@@ -67,12 +67,19 @@ from flywheel.training.distributed import (
     unwrap,
     wrap,
 )
-from flywheel.training.job import artifact_version, checksum, fail, load_init
+from flywheel.training.job import (
+    EXIT_BAD_HYPERPARAMETERS,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    artifact_version,
+    checksum,
+    fail,
+    load_init,
+)
 from flywheel.training.loop import autocast
 from flywheel.training.report import Reporter
 from flywheel.training.schedule import build_optimizer, build_scheduler
 
-EXIT_BAD_HYPERPARAMETERS, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 128 + signal.SIGTERM
 EXPECTED_ERRORS = (HyperparameterError, PreferenceChannelError, CheckpointError, ArtifactError)
 OBJECTIVES = ("dpo", "reward")
 
