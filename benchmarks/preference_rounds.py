@@ -3,7 +3,8 @@
 Each seed runs one whole round with the project's own entry points, in-process:
 
 1. champion: the training job (`flywheel.training.job`) fine-tunes a debug-preset GPT on synthetic chats
-   in which 30% of answers are warm ("Glad you asked! ... Hope this helps.") and 70% curt;
+   (`flywheel.feedback.synthetic`, the same ones `flywheel turn` uses) in which 30% of answers are warm
+   ("Glad you asked! ... Hope this helps.") and 70% curt;
 2. users: the champion samples two answers (temperature 1) to each of the round's prompts; simulated
    users (`flywheel.feedback.users`: prefer the warmer answer, ties give no feedback) pick one, logged as
    interaction + feedback records in the API's shape;
@@ -47,45 +48,11 @@ from flywheel.data.shards import write_channel
 from flywheel.feedback import evaluation, tuning, users
 from flywheel.feedback.channel import write_pair_channel
 from flywheel.feedback.preferences import build_preferences
+from flywheel.feedback.synthetic import EVAL_SUBJECTS, ROUND_SUBJECTS, prompts_for, sft_chats
 from flywheel.model.artifact import load_artifact
 from flywheel.model.sample import generate
 from flywheel.model.tokenizer import ChatTokenizer
 from flywheel.training import job as train_job
-
-SUBJECTS = [
-    ("lists", "ordered and mutable"), ("tuples", "ordered and fixed"), ("sets", "unordered and unique"),
-    ("dicts", "maps from keys to values"), ("strings", "sequences of characters"), ("bytes", "raw octets"),
-    ("files", "named streams on disk"), ("paths", "names of files"), ("queues", "first in, first out"),
-    ("stacks", "last in, first out"), ("loops", "repeated blocks"), ("functions", "named blocks of code"),
-    ("classes", "blueprints for objects"), ("modules", "files of code"), ("numbers", "values you count with"),
-    ("dates", "days on a calendar"), ("threads", "parallel paths of work"), ("sockets", "ends of a connection"),
-    ("heaps", "trees kept in order"), ("graphs", "nodes joined by edges"), ("arrays", "blocks of equal items"),
-    ("maps", "lookups by key"), ("tests", "checks that code works"), ("logs", "records of events"),
-]
-TEMPLATES = ["Tell me about {s}.", "What are {s}?", "Explain {s} briefly.", "Describe {s}."]
-ROUND_SUBJECTS, EVAL_SUBJECTS = SUBJECTS[:18], SUBJECTS[18:]
-WARM_SHARE = 0.3
-
-
-def answer(subject: str, fact: str, warm: bool) -> str:
-    core = f"{subject.capitalize()} are {fact}."
-    # Both styles open with one fixed word, so the champion's greedy answer follows the majority style.
-    return f"Glad you asked! {core} Hope this helps." if warm else f"Fine. {core}"
-
-
-def prompts_for(subjects) -> list[str]:
-    return [t.format(s=s) for s, _ in subjects for t in TEMPLATES]
-
-
-def sft_chats(rng: random.Random, copies: int) -> list[list[dict]]:
-    chats = []
-    for _ in range(copies):
-        for s, fact in SUBJECTS:
-            for t in TEMPLATES:
-                chats.append([{"role": "user", "content": t.format(s=s)},
-                              {"role": "assistant", "content": answer(s, fact, rng.random() < WARM_SHARE)}])
-    rng.shuffle(chats)
-    return chats
 
 
 def quiet(fn, *args):

@@ -12,8 +12,8 @@ Glue, DynamoDB, the model package group, Firehose); serving is the inference con
 process behind the local SageMaker endpoint and the local API Gateway front (`flywheel up`'s parts).
 
 Two corpora are cleaned: the demo corpus (stdlib docstrings plus dirty records: the pretraining
-channel and its tokenizer) and a chat log (the benchmark's synthetic chats, 30% warm answers and 70%
-curt) that becomes the SFT channel. The users' stated preference is `flywheel.feedback.users` (the
+channel and its tokenizer) and a chat log (`flywheel.feedback.synthetic`'s chats, 30% warm answers and
+70% curt) that becomes the SFT channel. The users' stated preference is `flywheel.feedback.users` (the
 warmer answer wins); the same rule judges the next evaluation. `benchmarks/preference_rounds.py`
 measures, over seeds, that such a round wins by more than noise.
 
@@ -27,7 +27,6 @@ evaluation job) decides, and the rollout side effects are `flywheel.feedback.rol
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -40,7 +39,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 JOBS = REPO / "training_jobs"
-BENCHMARK = REPO / "benchmarks" / "preference_rounds.py"
 # A short system policy for the demo: the packaged one is longer than a small model's whole context.
 DEMO_POLICY = "Be helpful, honest and safe."
 GATE = {"min_comparisons": 16, "max_loss_regression": 0.25}
@@ -64,14 +62,6 @@ SIZES = {
     "tiny": Size(modules=3, pretrain_steps=10, sft_steps=200, dpo_steps=30, chat_copies=4, rounds=1,
                  max_tokens=20, red_team=4),
 }
-
-
-def chats_module():
-    """The preference benchmark's synthetic chats, so its figures speak for this turn's round."""
-    spec = importlib.util.spec_from_file_location("flywheel_preference_rounds", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Turn:
@@ -134,11 +124,12 @@ class Turn:
                                                       "--lake-stack", names.stack, *extra])
         return {"channel": output, **json.loads((output / "manifest.json").read_text())}
 
-    def chat_log(self, folder: Path, bench) -> Path:
+    def chat_log(self, folder: Path) -> Path:
+        from flywheel.feedback import synthetic
         from flywheel.safety import apply_policy
 
         folder.mkdir(parents=True, exist_ok=True)
-        chats = bench.sft_chats(random.Random(self.seed), copies=self.size.chat_copies)
+        chats = synthetic.sft_chats(random.Random(self.seed), copies=self.size.chat_copies)
         with (folder / "chats.jsonl").open("w") as fh:
             for chat in chats:
                 fh.write(json.dumps({"messages": apply_policy(chat[:1]) + chat[1:]}) + "\n")
@@ -182,16 +173,16 @@ class Turn:
                 "routing": None if after is None else after.to_item()}
 
     # ----------------------------------------------------------------------------- the users
-    def serve_users(self, stack, names, bench) -> dict:
+    def serve_users(self, stack, names) -> dict:
         import httpx
         import openai
 
-        from flywheel.feedback import users
+        from flywheel.feedback import synthetic, users
         from flywheel.local.api import LocalApi, start_inference_server
         from flywheel.local.endpoint import LocalEndpoint
 
         work = self.out / "serving"
-        prompts = bench.prompts_for(bench.ROUND_SUBJECTS) * self.size.rounds
+        prompts = synthetic.prompts_for(synthetic.ROUND_SUBJECTS) * self.size.rounds
         latencies, log = [], []
         counts = {"requests": 0, "feedback_sent": 0, "ties": 0, "filtered": 0, "errors": 0}
         work.mkdir(parents=True, exist_ok=True)
@@ -299,7 +290,6 @@ class Turn:
         from flywheel.local.stack import LocalStack
         from flywheel.names import StackNames
 
-        bench = chats_module()
         started = time.perf_counter()
         names = StackNames(stack=f"turn{self.seed}")
         policy_dir = self.out / "policy"
@@ -316,7 +306,7 @@ class Turn:
 
             raw = self.out / "raw"
             self.stage("corpus", demo_corpus.build, raw / "demo", demo_corpus.MODULES[:self.size.modules])
-            self.chat_log(raw / "chats", bench)
+            self.chat_log(raw / "chats")
             pretrain = self.stage("clean", self.clean, s3, names, "demo", raw / "demo", [])
             sft_config = self.out / "jobs" / "clean-chats.json"
             sft_config.parent.mkdir(parents=True, exist_ok=True)
@@ -344,7 +334,7 @@ class Turn:
             if not first["deployed"]:
                 raise SystemExit(f"the first model failed its gate: {first_eval.get('reasons')}")
 
-            serving = self.stage("serve_users", self.serve_users, stack, names, bench)
+            serving = self.stage("serve_users", self.serve_users, stack, names)
             prefs = self.stage("build_preferences", self.build_preferences, names)
             self.stage("preference_tune", self.job, "preference_tune", "preference.py", [
                 "--objective", "dpo", "--init-from", str(champion), "--train-dir", str(prefs["channel"]),
@@ -352,11 +342,12 @@ class Turn:
                 "--rpo-alpha", "1.0", *self.training_args("preference_tune")])
             challenger = self.out / "jobs" / "preference_tune" / "model"
             prompts = self.out / "jobs" / "eval-prompts.jsonl"
+            from flywheel.feedback import synthetic
             from flywheel.safety import apply_policy
 
             # Subjects the round never saw, wrapped in the policy the API sends, as users would ask them.
             prompts.write_text("".join(json.dumps({"prompt": apply_policy([{"role": "user", "content": p}])}) + "\n"
-                                       for p in bench.prompts_for(bench.EVAL_SUBJECTS)))
+                                       for p in synthetic.prompts_for(synthetic.EVAL_SUBJECTS)))
             second_eval = self.stage("evaluate_challenger", self.evaluate, "evaluate_challenger", challenger,
                                      champion, ["--preferences", str(prefs["channel"]), "--prompts", str(prompts),
                                                 "--judge", "flywheel.feedback.users:judge"])
