@@ -7,8 +7,8 @@ real artifact format. Areas add their own fixtures in `tests/<area>/conftest.py`
 
 from __future__ import annotations
 
-import pydoc
 import importlib
+import pydoc
 
 import pytest
 

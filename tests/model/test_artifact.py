@@ -1,6 +1,6 @@
+import io
 import json
 import tarfile
-import io
 
 import pytest
 import torch

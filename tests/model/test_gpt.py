@@ -59,7 +59,7 @@ def test_sequence_too_long_is_a_clear_error(model):
         model(torch.zeros(1, model.config.block_size + 1, dtype=torch.long))
 
 
-@pytest.mark.parametrize("bad", [dict(n_embd=65, n_head=2), dict(n_layer=0), dict(dropout=1.5)])
+@pytest.mark.parametrize("bad", [{"n_embd": 65, "n_head": 2}, {"n_layer": 0}, {"dropout": 1.5}])
 def test_config_rejects_bad_shapes(bad):
     with pytest.raises(ValueError):
         GPTConfig(**bad)

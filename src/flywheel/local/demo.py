@@ -34,7 +34,7 @@ def run_stage(name: str, command: list[str], log: Path, stages: list[dict]) -> N
     print(f"==> {name}: {' '.join(command[1:])}", flush=True)
     start = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ,
+        proc = subprocess.run(command, check=False, stdout=out, stderr=subprocess.STDOUT, env={**os.environ,
                               "PYTHONUNBUFFERED": "1"})
     seconds = time.perf_counter() - start
     stages.append({"stage": name, "seconds": round(seconds, 2), "exit_code": proc.returncode, "log": str(log)})
@@ -113,8 +113,8 @@ def render_markdown(report: dict) -> str:
     lines = ["# Flywheel demo", "", "| stage | seconds |", "| --- | ---: |"]
     lines += [f"| {s['stage']} | {s['seconds']} |" for s in report["stages"]]
     data = report["data"]
-    lines += ["", "## Data", "", f"- version `{data.get('data_version')}`: {data.get('documents_in')} documents in, "
-              f"{data.get('documents_kept')} kept", f"- dropped: {json.dumps(data.get('dropped'))}"]
+    lines += ["", "## Data", "", (f"- version `{data.get('data_version')}`: {data.get('documents_in')} documents in, "
+              f"{data.get('documents_kept')} kept"), f"- dropped: {json.dumps(data.get('dropped'))}"]
     model = report["model"]
     lines += ["", "## Model", "", f"- version `{model['version']}`, trained on data `{model['data_version']}`",
               f"- metrics: {json.dumps(model['metrics'])}", "", "## Samples", ""]

@@ -14,7 +14,7 @@ _EXPORTS = {
     "GPT": "flywheel.model.gpt", "IGNORE_INDEX": "flywheel.model.gpt", "KVCache": "flywheel.model.gpt",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["GPT", "IGNORE_INDEX", "PRESETS", "GPTConfig", "KVCache", "preset"]
 
 
 def __getattr__(name: str):

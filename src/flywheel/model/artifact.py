@@ -130,7 +130,7 @@ def load_artifact(directory: str | Path, device: str | torch.device = "cpu") -> 
     try:
         state = load_file(str(directory / WEIGHTS_FILE))
         tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
-    except Exception as exc:  # safetensors and tokenizers raise their own types on corrupt files
+    except Exception as exc:  # noqa: BLE001 - safetensors and tokenizers raise their own types on corrupt files
         raise ArtifactError(f"{directory}: unreadable weights or tokenizer: {exc}") from None
     for key, source in TIED_KEYS.items():
         if source in state:

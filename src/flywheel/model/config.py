@@ -45,7 +45,7 @@ class GPTConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "GPTConfig":
+    def from_dict(cls, data: dict) -> GPTConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
+from torch import nn
 
 from flywheel.model.config import GPTConfig
 
@@ -37,7 +37,7 @@ class KVCache:
 
     @classmethod
     def allocate(cls, config: GPTConfig, n_slots: int, max_len: int | None = None,
-                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> "KVCache":
+                 device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> KVCache:
         max_len = max_len or config.block_size
         if max_len > config.block_size:
             raise ValueError(f"cache length {max_len} exceeds the model's block_size {config.block_size}")
@@ -132,13 +132,13 @@ class GPT(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
-            drop=nn.Dropout(config.dropout),
-            h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
-            ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
-        ))
+        self.transformer = nn.ModuleDict({
+            "wte": nn.Embedding(config.vocab_size, config.n_embd),
+            "wpe": nn.Embedding(config.block_size, config.n_embd),
+            "drop": nn.Dropout(config.dropout),
+            "h": nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+            "ln_f": nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias),
+        })
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied embeddings
         self.apply(self._init_weights)
@@ -164,7 +164,7 @@ class GPT(nn.Module):
         `slots` is a (B,) tensor of cache slots, or a `slice` of B consecutive slots (faster: the
         cache is then read as a view instead of gathered row by row).
         """
-        B, T = idx.shape
+        T = idx.shape[1]
         if cache is not None:
             if positions is None or slots is None:
                 raise ValueError("decoding with a cache needs positions (B, T) and slots (B,)")

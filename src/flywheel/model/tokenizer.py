@@ -58,15 +58,15 @@ class ChatTokenizer:
         self.tokenizer.encode_special_tokens = True
 
     @classmethod
-    def train(cls, texts: Iterable[str], vocab_size: int) -> "ChatTokenizer":
+    def train(cls, texts: Iterable[str], vocab_size: int) -> ChatTokenizer:
         return cls(train_tokenizer(texts, vocab_size))
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "ChatTokenizer":
+    def from_file(cls, path: str | Path) -> ChatTokenizer:
         return cls(Tokenizer.from_file(str(path)))
 
     @classmethod
-    def from_str(cls, text: str) -> "ChatTokenizer":
+    def from_str(cls, text: str) -> ChatTokenizer:
         return cls(Tokenizer.from_str(text))
 
     def save(self, path: str | Path) -> None:
@@ -100,12 +100,12 @@ class ChatTokenizer:
         mask: list[int] = []
         for i, message in enumerate(messages):
             if not isinstance(message, dict):
-                raise ValueError(f"message {i} is not an object")
+                raise ValueError(f"message {i} is not an object")  # noqa: TRY004 - callers map ValueError to a 400
             role, content = message.get("role"), message.get("content")
             if role not in ROLES:
                 raise ValueError(f"message {i} has role {role!r}; expected one of {sorted(ROLES)}")
             if not isinstance(content, str):
-                raise ValueError(f"message {i} content must be a string")
+                raise ValueError(f"message {i} content must be a string")  # noqa: TRY004 - as above
             body = self.encode(content) + [self.end_id]
             ids += [self.ids[ROLES[role]]] + body
             mask += [0] + [int(role == "assistant")] * len(body)
