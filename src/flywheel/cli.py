@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export-hf": ("flywheel.model.export:main", "export an artifact to the transformers GPT-2 format"),
     "up": ("flywheel.local.api:main", "serve the OpenAI-compatible API locally (moto, endpoint, handlers)"),
     "preferences": ("flywheel.feedback.lake:main", "build preference pairs from the lake's interactions and feedback"),
+    "drift": ("flywheel.observability.drift:main", "score captured prompts against the training baseline (DriftScore)"),
 }
 
 
