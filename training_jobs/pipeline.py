@@ -302,6 +302,10 @@ def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
     max_steps = ParameterInteger(name="MaxSteps", default_value=settings.max_steps)
     raw_uri = ParameterString(name="RawDataUri", default_value=settings.uri("raw", ""))
     approval = ParameterString(name="ModelApprovalStatus", default_value="PendingManualApproval")
+    # The approved champion's model.tar.gz (empty for the first model): the gate compares against it.
+    champion_uri = ParameterString(name="ChampionModelUri", default_value="")
+    # Pretraining has no judge of answers: the gate decides on held-out loss and safety alone.
+    gate_config = ParameterString(name="GateConfig", default_value='{"require_win_rate": false}')
 
     network = None
     if settings.subnet_ids:
@@ -380,7 +384,8 @@ def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
                          "/opt/ml/processing/input/shards")],
         outputs=[s3_output("evaluation", evaluation_uri, "/opt/ml/processing/output/evaluation")],
         arguments=["--model", "/opt/ml/processing/input/model", "--data", "/opt/ml/processing/input/shards",
-                   "--output", "/opt/ml/processing/output/evaluation"],
+                   "--output", "/opt/ml/processing/output/evaluation", "--champion", champion_uri,
+                   "--gate-config", gate_config],
     ))
 
     # 4–5. Register only what passed the gate; approval stays a human (or the loop's) decision.
@@ -398,7 +403,7 @@ def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
                                                  json_path="gate"), right="pass")],
         if_steps=[register], else_steps=[])
 
-    pipeline = Pipeline(name=settings.name, parameters=[preset, max_steps, raw_uri, approval],
+    pipeline = Pipeline(name=settings.name, parameters=[preset, max_steps, raw_uri, approval, champion_uri, gate_config],
                         steps=[prepare, train, evaluate, gate], sagemaker_session=session)
     definition = _canonical(json.loads(pipeline.definition()))
     return BuiltPipeline(definition=definition, uploads=dict(sorted(stager.uploads.items())))

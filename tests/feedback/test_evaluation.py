@@ -97,3 +97,24 @@ def test_default_red_team_set_is_harmful_and_attack_prompts_only():
 def test_win_rate_counts_ties_half():
     p = [[{"role": "user", "content": "q"}]] * 4
     assert win_rate(lambda *_: 1.0, p, ["a", "b", "c", "d"], ["a", "x", "y", "z"]) == pytest.approx(0.875)
+
+
+def test_champion_from_s3_as_the_pipeline_passes_it(tmp_path, tiny_artifact, channel, moto_stack, monkeypatch):
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    archive = pack(tiny_artifact, tmp_path / "model.tar.gz")
+    s3 = moto_stack.client("s3")
+    s3.upload_file(str(archive), moto_stack.names.bucket, "models/champion-v0.tar.gz")
+    uri = f"s3://{moto_stack.names.bucket}/models/champion-v0.tar.gz"
+    result = evaluate(tmp_path, "--model", str(tiny_artifact), "--champion", uri,
+                      "--preferences", str(channel), "--judge", "judges:always_first",
+                      "--gate-config", json.dumps({"min_comparisons": 5}))
+    assert result["models"]["champion"]["heldout_loss"] == pytest.approx(
+        result["models"]["challenger"]["heldout_loss"])
+    missing = ["--model", str(tiny_artifact), "--champion", uri + ".missing", "--output", str(tmp_path / "e2")]
+    assert main(missing) == 1  # a clear error naming the URI, not a traceback
+
+
+def test_an_empty_champion_means_a_first_model(tmp_path, tiny_artifact, channel):
+    result = evaluate(tmp_path, "--model", str(tiny_artifact), "--champion", "", "--preferences", str(channel),
+                      "--gate-config", json.dumps({"require_win_rate": False}))
+    assert "champion" not in result["models"]

@@ -55,7 +55,10 @@ class EvaluationError(ValueError):
 
 
 def load_model(path: str | Path) -> Artifact:
-    """An artifact folder, a model.tar.gz, or a folder holding one (SageMaker's processing input)."""
+    """An artifact folder, a model.tar.gz, a folder holding one (SageMaker's processing input), or an
+    s3:// URI of a model.tar.gz (the pipeline passes the approved champion's as a parameter)."""
+    if str(path).startswith("s3://"):
+        path = download_s3(str(path))
     path = Path(path)
     if path.is_dir() and not (path / "config.json").is_file() and (path / "model.tar.gz").is_file():
         path = path / "model.tar.gz"
@@ -64,6 +67,22 @@ def load_model(path: str | Path) -> Artifact:
     if not path.is_dir():
         raise EvaluationError(f"no model at {path}")
     return load_artifact(path)
+
+
+def download_s3(uri: str) -> Path:
+    """Fetch one s3:// object into a temporary folder (boto3 honours AWS_ENDPOINT_URL, so moto works)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not bucket or not key:
+        raise EvaluationError(f"{uri} is not an s3://bucket/key URI")
+    target = Path(tempfile.mkdtemp(prefix="flywheel-eval-")) / Path(key).name
+    try:
+        boto3.client("s3").download_file(bucket, key, str(target))
+    except (BotoCoreError, ClientError) as exc:
+        raise EvaluationError(f"cannot fetch {uri}: {exc}") from None
+    return target
 
 
 def _prompt_ids(artifact: Artifact, messages: list[dict], max_new_tokens: int) -> list[int]:
