@@ -115,3 +115,22 @@ def test_deployed_model_traces_to_its_data_version(turn):
         assert chain[0]["zone"] == "preferences"
         assert chain[0]["data_version"] == report["preferences"]["manifest"]["version"]
         assert chain[1]["model_version"] == report["first_model"]["version"]
+
+
+def test_api_metrics_read_back_from_cloudwatch_match_what_the_users_sent(turn):
+    out, report = turn
+    serving, metrics, emf = report["serving"], report["metrics"], report["emf"]
+    assert emf["malformed"] == 0, emf["malformed_reasons"]
+    answered = serving["requests"] - serving["filtered"] - serving["errors"]
+    # One Requests datum per answered chat and per feedback post; Latency and tokens per answered chat.
+    assert metrics["Requests"]["SampleCount"] == metrics["Requests"]["Sum"] == answered + serving["feedback_sent"]
+    assert metrics["Latency"]["SampleCount"] == answered == len(serving["latency_s"])
+    assert metrics["Latency"]["Unit"] == "Milliseconds"
+    assert metrics["TokensIn"]["SampleCount"] == metrics["TokensOut"]["SampleCount"] == answered
+    assert metrics["Feedback"]["SampleCount"] == serving["feedback_sent"]
+    assert metrics.get("Errors", {}).get("SampleCount", 0) == serving["filtered"] + serving["errors"]
+    # The handler times inside the client's round trip: never longer, summed over the same requests.
+    assert 0 < metrics["Latency"]["Sum"] <= sum(serving["latency_s"]) * 1000
+    assert metrics["TimeToFirstToken"]["SampleCount"] > 0  # the inference server's lines were published too
+    table = (out / "report.md").read_text()
+    assert f"| Latency | Milliseconds | {answered} |" in table

@@ -4,7 +4,8 @@
 both evaluations, serving latencies and feedback counts, the preference round, the deployed model's
 lineage) and writes, under `out`:
 
-    report.json        the result as is; `preference_round` = {metric, champion, challenger, margin, gate}
+    report.json        the result as is; `preference_round` = {metric, champion, challenger, margin, gate};
+                       `metrics` = {catalogue metric: CloudWatch statistics}, `emf` = documents, malformed
     report.md          stages, data, models, the round's verdict, with the charts linked
     report.html        the same, self-contained apart from the PNGs next to it
     charts/*.png       loss curves, win rates, safety (red-team flag) rates, latency histogram, feedback volume
@@ -157,6 +158,15 @@ def markdown(result: dict, charts: dict[str, str]) -> str:
                f"{s.get('feedback_sent')} comparisons posted, {s.get('ties')} ties; "
                f"{_fmt(s.get('warm_answer_share'))} of answers warm"),
               f"- {(result.get('preferences') or {}).get('pairs')} preference pairs built from the lake"]
+    metrics, emf = result.get("metrics") or {}, result.get("emf") or {}
+    lines += ["", "## Metrics (CloudWatch, read back)", "",
+              (f"- {emf.get('documents')} EMF documents from {', '.join(emf.get('logs') or [])}; "
+               f"{emf.get('malformed')} malformed (dropped, as CloudWatch drops them)")]
+    if metrics:
+        lines += ["", "| metric | unit | samples | sum | average | min | max |",
+                  "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {name} | {m['Unit']} | {m['SampleCount']:g} | {_fmt(m['Sum'])} | {_fmt(m['Average'])} | "
+                  f"{_fmt(m['Minimum'])} | {_fmt(m['Maximum'])} |" for name, m in sorted(metrics.items())]
     samples = ((result.get("challenger") or {}).get("evaluation") or {}).get("samples") or []
     if samples:
         lines += ["", "## Samples (held-out subjects)", ""]

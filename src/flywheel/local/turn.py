@@ -17,6 +17,12 @@ channel and its tokenizer) and a chat log (`flywheel.feedback.synthetic`'s chats
 warmer answer wins); the same rule judges the next evaluation. `benchmarks/preference_rounds.py`
 measures, over seeds, that such a round wins by more than noise.
 
+The system policy is the packaged `compact` one (`FLYWHEEL_POLICY_VERSION=compact`, set for this process
+and every job and server it starts): the default policy is longer than a small model's context. After the
+users are served, the API's and the inference server's EMF log lines are published to the stack's
+CloudWatch (`flywheel.observability.local_sink`, as CloudWatch Logs does in AWS) and read back into the
+report's `metrics`.
+
 This module does not decide anything itself: the gate (`flywheel.feedback.gate`, run inside the
 evaluation job) decides, and the rollout side effects are `flywheel.feedback.rollout`'s.
 
@@ -39,8 +45,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 JOBS = REPO / "training_jobs"
-# A short system policy for the demo: the packaged one is longer than a small model's whole context.
-DEMO_POLICY = "Be helpful, honest and safe."
+# The packaged short system policy: the default one is longer than a small model's whole context.
+POLICY_VERSION = "compact"
 GATE = {"min_comparisons": 16, "max_loss_regression": 0.25}
 
 
@@ -180,6 +186,7 @@ class Turn:
         from flywheel.feedback import synthetic, users
         from flywheel.local.api import LocalApi, start_inference_server
         from flywheel.local.endpoint import LocalEndpoint
+        from flywheel.observability.local_sink import EmfBridge, read_back
 
         work = self.out / "serving"
         prompts = synthetic.prompts_for(synthetic.ROUND_SUBJECTS) * self.size.rounds
@@ -188,6 +195,7 @@ class Turn:
         work.mkdir(parents=True, exist_ok=True)
         api_log = (work / "api.log").open("w")
         saved_stdout = os.dup(1)
+        since = time.time()
         with ExitStack() as stack_:
             # The handlers' EMF metric lines go to stdout, as in Lambda: into the log, not the console.
             sys.stdout.flush()
@@ -236,7 +244,20 @@ class Turn:
                 log.append(entry)
         (work / "conversations.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
         warm = [users.warmth(a) > 0 for e in log for a in e.get("answers", [])]
-        return {**counts, "latency_s": latencies, "warm_answer_share": sum(warm) / max(len(warm), 1)}
+        # What CloudWatch Logs does for the Lambdas and the endpoint in AWS: their EMF lines (read once
+        # the processes have stopped and flushed) become metrics in the stack's CloudWatch, read back
+        # under the dashboard's roll-up.
+        bridge = EmfBridge(client=stack.client("cloudwatch"), keep_logs=False)
+        logs = [work / "api.log", work / "serve" / "serve.log"]
+        for path in logs:
+            bridge.feed_file(path)
+        bridge.flush()
+        metrics = read_back(bridge.published_names, since, time.time(), client=bridge.client) \
+            if bridge.published_names else {}
+        emf = {"logs": [str(p.relative_to(self.out)) for p in logs], "documents": bridge.documents,
+               "malformed": sum(bridge.malformed.values()), "malformed_reasons": dict(bridge.malformed)}
+        return {**counts, "latency_s": latencies, "warm_answer_share": sum(warm) / max(len(warm), 1),
+                "metrics": metrics, "emf": emf}
 
     def build_preferences(self, names) -> dict:
         from flywheel.feedback.channel import write_pair_channel
@@ -292,15 +313,14 @@ class Turn:
 
         started = time.perf_counter()
         names = StackNames(stack=f"turn{self.seed}")
-        policy_dir = self.out / "policy"
-        policy_dir.mkdir(parents=True, exist_ok=True)
-        (policy_dir / "demo.txt").write_text(DEMO_POLICY + "\n")
-        safety = self.out / "policy" / "safety.json"
-        safety.write_text(json.dumps({"policy_version": "demo", "policy_dir": str(policy_dir)}))
-        os.environ["FLYWHEEL_SAFETY_CONFIG"] = str(safety)
+        from flywheel.safety.config import POLICY_VERSION_ENV, load_config
+
+        # This process (the SFT chat log, the evaluation prompts) and every job and server it starts.
+        os.environ[POLICY_VERSION_ENV] = POLICY_VERSION
+        load_config.cache_clear()
 
         with LocalStack.start(names) as stack:
-            self.env = {**stack.env(), "FLYWHEEL_SAFETY_CONFIG": str(safety)}
+            self.env = {**stack.env(), POLICY_VERSION_ENV: POLICY_VERSION}
             os.environ.update(self.env)  # boto3 clients built in this process (rollout, lake) use the stack
             s3 = stack.client("s3")
 
@@ -322,9 +342,11 @@ class Turn:
                 "--preset", self.preset, "--max-steps", str(self.size.pretrain_steps), "--batch-size", "8",
                 "--block-size", "128", "--eval-every", "0", "--train-dir", str(pretrain["channel"]),
                 *self.training_args("train")])
+            # A chat behind the compact policy is ~100 tokens with the demo's tokenizer: 128-token windows
+            # reach the answer (64 would end inside the prompt); batch 8 keeps the tokens per step.
             self.stage("fine_tune", self.job, "fine_tune", "train.py", [
-                "--preset", self.preset, "--max-steps", str(self.size.sft_steps), "--batch-size", "16",
-                "--lr", "3e-3", "--warmup-steps", "10", "--block-size", "64", "--eval-every", "0",
+                "--preset", self.preset, "--max-steps", str(self.size.sft_steps), "--batch-size", "8",
+                "--lr", "3e-3", "--warmup-steps", "10", "--block-size", "128", "--eval-every", "0",
                 "--init-from", str(self.out / "jobs" / "train" / "model"), "--train-dir", str(sft["channel"]),
                 *self.training_args("fine_tune")])
             champion = self.out / "jobs" / "fine_tune" / "model"
@@ -381,7 +403,8 @@ class Turn:
             "data": {"pretrain": data(pretrain), "sft": data(sft), "lake_versions": versions},
             "training": {name: curve(name) for name in ("train", "fine_tune", "preference_tune")},
             "first_model": {"evaluation": first_eval, **first},
-            "serving": serving,
+            "serving": {k: v for k, v in serving.items() if k not in ("metrics", "emf")},
+            "metrics": serving["metrics"], "emf": serving["emf"],
             "preferences": {k: v for k, v in prefs.items() if k != "channel"},
             "challenger": {"evaluation": second_eval, **second},
             "preference_round": second_eval["preference_round"],
