@@ -108,3 +108,33 @@ def test_an_input_where_nothing_survives(tmp_path):
     assert manifest["documents_kept"] == 0 and manifest["shards"] is None
     assert manifest["documents_in"] == sum(manifest["dropped"].values()) == 3
     assert sum(pq.read_metadata(p).num_rows for p in (tmp_path / "out" / "curated").glob("*.parquet")) == 0
+
+
+def test_the_counts_are_printed_as_catalogue_emf_lines(tmp_path):
+    from collections import Counter
+
+    from flywheel.observability.local_sink import parse_emf
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    chats = [json.dumps({"messages": [{"role": "user", "content": f"What is {i} doubled?"},
+                                      {"role": "assistant", "content": f"{i} doubled is {2 * i}."}]})
+             for i in range(12)]
+    (raw / "chats.jsonl").write_text("\n".join(chats + [chats[0], "{not json", "[]"]) + "\n")
+    lines = []
+    manifest = prepare(str(raw), tmp_path / "out", CleaningConfig(vocab_size=300, minhash=None), workers=1,
+                       log=lines.append)
+    published = []  # (metric, dimensions, total), one per datum CloudWatch would be sent
+    for line in lines:
+        for _namespace, datum in parse_emf(line) or []:
+            dims = {d["Name"]: d["Value"] for d in datum["Dimensions"]}
+            published.append((datum["MetricName"], dims, sum(v * c for v, c in zip(datum["Values"], datum["Counts"]))))
+    totals = Counter()  # under the service roll-up, what the dashboard reads
+    for m, dims, t in published:
+        if dims == {"service": "data"}:
+            totals[m] += t
+    assert totals["DocumentsIn"] == manifest["documents_in"] == 15
+    assert totals["DocumentsKept"] == manifest["documents_kept"] == 12
+    assert totals["DocumentsDropped"] == sum(manifest["dropped"].values()) == 3
+    assert {dims["Reason"]: t for m, dims, t in published if "Reason" in dims} == manifest["dropped"]
+    assert manifest["dropped"]["exact_dedup.duplicate"] == 1

@@ -21,7 +21,8 @@ the reader shards files contiguously, so N tasks keep exactly the documents 1 ta
 Every record read is counted once in `documents_in` and either kept or dropped under a reason
 `<step>.<reason>` (`read.invalid_json`, `gopher_quality.gopher_short_doc`, `exact_dedup.duplicate`,
 `minhash.near_duplicate`, `toxicity.toxic_harassment`, ...): documents_in = documents_kept + Σ dropped,
-checked before the manifest is written.
+checked before the manifest is written. The same counts are printed as the catalogue's EMF lines
+(`DocumentsIn`, `DocumentsKept`, `DocumentsDropped` by `Reason`), which CloudWatch Logs publishes.
 
 The data version is `<name>-<hash>` of the inputs' content and the config: the same inputs and config
 give the same version (and a rerun resumes the finished stages of an interrupted one from `--work-dir`).
@@ -36,7 +37,14 @@ calls `prepare()` itself needs the usual `if __name__ == "__main__":` guard, as 
 On several SageMaker Processing instances (`--hosts N --host-index i`, read from
 /opt/ml/config/resourceconfig.json by the entry point) each instance runs its share of every stage's
 ranks; `--work-dir` must then be shared (S3), and instance 0 alone runs the single-task stages and
-writes the manifest and shards.
+writes the manifest and shards. The instances meet on S3 through datatrove's completion markers
+(`<work>/logs/<stage>/completions/<rank>`, written when a rank finishes): before a stage starts, each
+instance polls until every rank of the stage before it is marked, on any instance (`DEPENDENCY_POLL_S`;
+datatrove's own `depends` wait sleeps 2 minutes between looks). The curated Parquet of every rank goes
+to `<work>/curated/`, so instance 0 can wait for the last stage's markers and copy all of it into its
+`<output>/curated/` before it counts, summarises and shards. A failed instance leaves its ranks
+unmarked: the others wait until the Processing job's MaxRuntimeInSeconds ends it, and a rerun with the
+same `--work-dir` redoes only the unmarked ranks.
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ MANIFEST_FILE = "manifest.json"
 CURATED_DIR = "curated"
 DEFAULT_REASON = {"exact_dedup": "duplicate", "minhash": "near_duplicate"}
 CLUSTERS_IN_MANIFEST = 200  # the manifest lists this many clusters of each kind, and counts them all
+DEPENDENCY_POLL_S = 2.0  # seconds between looks at another instance's completion markers (one S3 LIST each)
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,7 @@ def _build_stages(cfg: CleaningConfig, input_folder, work: str, curated: str, da
     from datatrove.pipeline.writers import JsonlWriter
 
     from flywheel.data.steps import (
+        CompleteMinhashRemovals,
         CuratedWriter,
         Normalize,
         PlainTextOnly,
@@ -237,8 +247,8 @@ def _build_stages(cfg: CleaningConfig, input_folder, work: str, curated: str, da
                                                                        f"{work}/minhash_buckets", config=mh)],
                                mh.num_buckets, stages[-1][1]))
         stages.append(executor("minhash_cluster", [MinhashDedupCluster(
-            f"{work}/minhash_buckets", f"{work}/minhash_clusters", config=mh, save_cluster_id=True)],
-            1, stages[-1][1]))
+            f"{work}/minhash_buckets", f"{work}/minhash_clusters", config=mh, save_cluster_id=True),
+            CompleteMinhashRemovals(f"{work}/minhash_clusters", tasks)], 1, stages[-1][1]))
         step7.append(MinhashDedupFilter(f"{work}/minhash_clusters", load_cluster_ids=True, exclusion_writer=(
             JsonlWriter(f"{work}/removed_near", output_filename="${rank}.jsonl.gz"))))
         names7.append("minhash")
@@ -247,6 +257,23 @@ def _build_stages(cfg: CleaningConfig, input_folder, work: str, curated: str, da
     step_names["minhash_filter"] = names7
     stages.append(executor("minhash_filter", step7, tasks, stages[-1][1]))
     return stages, step_names
+
+
+def _wait_for_stage(stage: str, executor, log, poll_s: float = DEPENDENCY_POLL_S) -> None:
+    """Block until every rank of `executor`'s stage is marked complete, whichever instance ran it."""
+    waited = False
+    while left := executor.get_incomplete_ranks(skip_completed=True):
+        if not waited:
+            log(f"  waiting for {len(left)}/{executor.world_size} ranks of {stage} on other instances")
+            waited = True
+        time.sleep(poll_s)
+
+
+def _copy_curated(work, curated: Path) -> None:
+    """Every rank's curated Parquet from the shared `<work>/curated/` into the local channel folder."""
+    for name in sorted(work.list_files(subdirectory=CURATED_DIR, glob_pattern="*.parquet")):
+        with work.open(name, "rb") as src, open(curated / Path(name).name, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def _stage_stats(work, stage: str) -> list[dict]:
@@ -263,6 +290,16 @@ def _stage_stats(work, stage: str) -> list[dict]:
             for key, value in (step.get("stats") or {}).items():
                 merged[i][key] += value["total"] if isinstance(value, dict) else value
     return [dict(c) for c in merged]
+
+
+def count_metric_lines(documents_in: int, kept: int, dropped: dict[str, int]) -> list[str]:
+    """The catalogue's data metrics as EMF lines, for CloudWatch Logs to publish from the job's log:
+    DocumentsIn, DocumentsKept, and DocumentsDropped once per `<step>.<reason>`."""
+    from flywheel.observability.catalogue import emf_line
+
+    lines = [emf_line("DocumentsIn", documents_in), emf_line("DocumentsKept", kept)]
+    lines += [emf_line("DocumentsDropped", n, {"Reason": reason}) for reason, n in sorted(dropped.items())]
+    return lines
 
 
 def collect_counts(work, step_names: dict[str, list[str]]) -> tuple[int, dict[str, int], dict[str, int]]:
@@ -407,24 +444,40 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
     log(f"prepare-data: {len(inputs)} input files ({sum(i['bytes'] for i in inputs)} bytes), "
         f"data_version={version}, tasks={tasks}, workers={workers}")
 
+    if not 0 <= host_index < hosts:
+        raise PrepareError(f"--host-index {host_index} is not one of the {hosts} instances")
+    if hosts > 1 and work_dir is None:
+        raise PrepareError("several instances need a --work-dir they all share (an s3:// prefix)")
     temporary = None
     if work_dir is None:
         temporary = tempfile.mkdtemp(prefix="flywheel-prepare-")
         work_dir = temporary
     work = get_datafolder(work_dir)
     curated = output / CURATED_DIR
-    if temporary:  # a fresh run: files of an earlier, unfinished run (other task counts) must not mix in
+    if temporary or hosts > 1:  # a fresh run, or one gathered from the work dir: no earlier files mix in
         shutil.rmtree(curated, ignore_errors=True)
     curated.mkdir(parents=True, exist_ok=True)
-    stages, step_names = _build_stages(cfg, input_folder, str(work_dir).rstrip("/"), str(curated), version, tasks=tasks, workers=workers,
-                           hosts=hosts, host_index=host_index, start_method=start_method)
+    work_root = str(work_dir).rstrip("/")
+    # One instance: the ranks write straight into the channel. Several: each instance's output folder is
+    # its own disk, so the ranks write to the shared work dir and instance 0 gathers them at the end.
+    curated_target = f"{work_root}/{CURATED_DIR}" if hosts > 1 else str(curated)
+    stages, step_names = _build_stages(cfg, input_folder, work_root, curated_target, version, tasks=tasks,
+                                       workers=workers, hosts=hosts, host_index=host_index,
+                                       start_method=start_method)
     for i, (stage, executor) in enumerate(stages, 1):
         t0 = time.time()
+        if i > 1 and hosts > 1:
+            # datatrove's `depends` would also wait, but looks only every 2 minutes; after this it finds
+            # nothing left and goes straight on.
+            _wait_for_stage(stages[i - 2][0], stages[i - 2][1], log)
         executor.run()
         log(f"  stage {i}/{len(stages)} {stage}: {time.time() - t0:.1f}s")
     if host_index != 0:
         log("prepare-data: this instance's ranks are done; instance 0 writes the manifest and shards")
         return {}
+    if hosts > 1:
+        _wait_for_stage(stages[-1][0], stages[-1][1], log)
+        _copy_curated(work, curated)
 
     documents_in, dropped, pii = collect_counts(work, step_names)
     removed_exact = {hashlib.sha1(r["text"].encode()).hexdigest() for r in _read_removed(work, "removed_exact")}
@@ -434,6 +487,8 @@ def prepare(input_path: str, output: str | Path, cfg: CleaningConfig | None = No
         raise PrepareError(f"count mismatch: {documents_in} documents in, {kept} kept, "
                            f"{sum(dropped.values())} dropped {dropped}")
     log(f"  curated: {documents_in} in, {kept} kept, {sum(dropped.values())} dropped")
+    for line in count_metric_lines(documents_in, kept, dropped):
+        log(line)
 
     kind = cfg.kind
     if kind == "auto":
