@@ -28,6 +28,7 @@ conversation, re-rendered after every step that changes a turn.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import unicodedata
@@ -40,6 +41,7 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.readers.jsonl import JsonlReader
 from datatrove.pipeline.writers.parquet import ParquetWriter
 from datatrove.utils.word_tokenizers import WordTokenizer
+from fsspec.spec import AbstractBufferedFile
 
 CHAT_ROLES = ("system", "user", "assistant")
 
@@ -117,6 +119,10 @@ class RawReader(BaseDiskReader):
 
     def _read_jsonl(self, filepath: str) -> DocumentsPipeline:
         with self.data_folder.open(filepath, "rb", compression="infer") as f:
+            if isinstance(f, AbstractBufferedFile):
+                # A remote file (s3fs S3File, ...): its readline() takes no size limit, so a 50 MB line
+                # would be read whole (and TypeError on the call below). io's buffer adds the limit.
+                f = io.BufferedReader(f)
             index = 0
             any_line = False
             while True:
