@@ -7,7 +7,8 @@ With no arguments it uses the Processing contract's paths:
                                                  the folder as it is is a training channel)
 
 and, on several instances, /opt/ml/config/resourceconfig.json (`hosts`, `current_host`) to give each
-instance its share of every stage's tasks; `--work-dir` must then be an S3 prefix they share.
+instance its share of every stage's tasks; `--work-dir` must then be an S3 prefix they share
+(FLYWHEEL_RESOURCE_CONFIG names another file in that format: how a test starts "instances" locally).
 `--input lake` reads the raw zone of the stack named by FLYWHEEL_STACK straight from S3, and with
 FLYWHEEL_STACK set the curated rows, manifest and shards are also published to that stack's lake.
 
@@ -82,4 +83,5 @@ def build_argv(argv: list[str], environ=os.environ, resource_config: str = RESOU
 
 
 if __name__ == "__main__":
-    sys.exit(prepare_main(build_argv(sys.argv[1:])))
+    sys.exit(prepare_main(build_argv(sys.argv[1:],
+                                     resource_config=os.environ.get("FLYWHEEL_RESOURCE_CONFIG", RESOURCE_CONFIG))))

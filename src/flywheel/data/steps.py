@@ -14,6 +14,8 @@
     ToxicityFilter   drops what flywheel.safety.moderate flags (the very moderation the API runs).
     RegexWordTokenizer  a datatrove WordTokenizer on one regex: the quality filters and MinHash shingles
                      need words, and spaCy costs ~5 s to load in every worker process of every stage.
+    CompleteMinhashRemovals  lets MinhashDedupFilter label a cluster's kept document in a rank that
+                     removes nothing (datatrove skips the rank's cluster ids then): 1 task = N tasks.
     RankJsonlReader  reads back the intermediate file a stage wrote for the same rank (datatrove's
                      MinHash and exact dedup address documents by (rank, index in rank)).
     CuratedWriter    datatrove's ParquetWriter with the curated table's columns (doc_id, text, source,
@@ -376,6 +378,33 @@ class RegexWordTokenizer(WordTokenizer):
 
     def span_tokenize(self, text: str) -> list[tuple[int, int]]:
         return [m.span() for m in self._SENT.finditer(text) if m.group().strip()]
+
+
+class CompleteMinhashRemovals(PipelineStep):
+    """Runs after MinhashDedupCluster: an empty `<rank>.remove` for each rank that has `.clusters` but none.
+
+    datatrove's MinhashDedupFilter reads a rank's `.clusters` only when that rank has a `.remove` file.
+    With several tasks, a rank can hold a cluster's kept document and none of its removed ones (they are
+    in other ranks): without this, that document would lose its cluster id (dup_cluster -1) where one
+    task keeps it, and the curated rows would differ with the number of tasks.
+    """
+
+    name = "flywheel minhash removal files"
+    type = "🫂 - DEDUP"
+
+    def __init__(self, folder, tasks: int):
+        super().__init__()
+        from datatrove.io import get_datafolder
+
+        self.folder, self.tasks = get_datafolder(folder), tasks
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if data:
+            yield from data
+        for r in range(self.tasks):
+            if self.folder.isfile(f"{r:06d}.clusters") and not self.folder.isfile(f"{r:06d}.remove"):
+                with self.folder.open(f"{r:06d}.remove", "wb"):
+                    self.stat_update("empty_remove_files")
 
 
 class RankJsonlReader(JsonlReader):
