@@ -75,3 +75,25 @@ def test_progress_bar_only_on_a_terminal():
     assert "\r[#######" in terminal.getvalue() and "2/4" in terminal.getvalue()
     assert "step=1 train_loss=1.000000\n" in terminal.getvalue()
     assert pipe.getvalue() == "step=1 train_loss=1.000000\n"
+
+
+def test_saved_run_prints_its_curve_as_catalogue_emf_lines(tmp_path, pretrain_channel, capsys):
+    """train_loss / val_loss / tokens_per_sec under the saved model's version, as CloudWatch would take them."""
+    from flywheel.observability.local_sink import parse_emf
+
+    assert job.main(job_args(tmp_path, pretrain_channel, "--max-steps", "6", "--warmup-steps", "2",
+                             "--log-every", "2", "--eval-every", "3", "--eval-batches", "1")) == 0
+    stdout = capsys.readouterr().out
+    version = load_artifact(tmp_path / "model").meta["version"]
+    history = json.loads((tmp_path / "output" / "metrics.json").read_text())["history"]
+    published: dict[str, list[float]] = {}
+    for line in stdout.splitlines():
+        for _namespace, datum in parse_emf(line) or []:
+            dims = {d["Name"]: d["Value"] for d in datum["Dimensions"]}
+            if dims == {"service": "training", "ModelVersion": version}:
+                published.setdefault(datum["MetricName"], []).extend(
+                    v for v, c in zip(datum["Values"], datum["Counts"]) for _ in range(int(c)))
+    for name in ("train_loss", "val_loss", "tokens_per_sec"):
+        expected = [h[name] for h in history if name in h]
+        assert sorted(published[name]) == sorted(expected), name
+    assert len(published["train_loss"]) == 3 and len(published["val_loss"]) == 2  # steps 2, 4, 6; 3 and 6

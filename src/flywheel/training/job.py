@@ -58,7 +58,7 @@ from flywheel.training.distributed import (
     wrap,
 )
 from flywheel.training.loop import evaluate, train_step
-from flywheel.training.report import Reporter
+from flywheel.training.report import Reporter, metric_lines
 from flywheel.training.schedule import build_optimizer, build_scheduler
 
 EXIT_BAD_HYPERPARAMETERS, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 128 + signal.SIGTERM
@@ -260,6 +260,8 @@ def train_until_done_or_stopped(cfg, d, stop: dict) -> int:
         (Path(cfg.output_data_dir) / "metrics.json").write_text(
             json.dumps({"version": version, "metrics": metrics, "history": history}, indent=2))
         out.log(f"saved model version={version} dir={cfg.model_dir}")
+        for line in metric_lines(version, history):
+            out.log(line)
     barrier(d)
     return 0
 

@@ -3,10 +3,14 @@
 Lines look like `step=120 train_loss=3.412345 lr=6.000e-04 tokens_per_sec=5210.3`, which the
 SageMaker metric definitions match with `train_loss=([0-9.eE+-]+)` and friends. Only rank 0 prints.
 The bar is drawn only when stdout is a TTY, so logs captured by CloudWatch or a pipe stay clean lines.
+When the model is saved, `metric_lines(version, history)` gives the run's curve as the catalogue's EMF
+lines (`train_loss`, `val_loss`, `tokens_per_sec`, dimension ModelVersion): the version is known only
+then, since it names the final weights.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 
 
@@ -35,3 +39,15 @@ class Reporter:
         self.stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {step}/{self.total}")
         self.stream.flush()
         self._drawn = True
+
+
+def metric_lines(version: str, history: list[dict]) -> list[str]:
+    """The history's train_loss, val_loss and tokens_per_sec as EMF lines under `version`, at most 150
+    values a line (EMF's limit); non-finite values (a diverged run) are left to the text lines."""
+    from flywheel.observability.catalogue import emf_line
+
+    lines = []
+    for name in ("train_loss", "val_loss", "tokens_per_sec"):
+        values = [float(h[name]) for h in history if h.get(name) is not None and math.isfinite(h[name])]
+        lines += [emf_line(name, values[i:i + 150], {"ModelVersion": version}) for i in range(0, len(values), 150)]
+    return lines
