@@ -45,6 +45,7 @@ class TrainingConfig:
     instance_type: str = "ml.g5.2xlarge"
     instance_count: int = 1
     processing_instance_type: str = "ml.m5.xlarge"
+    prepare_instance_count: int = 1  # cleaning-job instances; above 1 they meet on an S3 work dir
     use_spot: bool = True
     max_runtime_s: int = 24 * 3600
     max_wait_s: int = 36 * 3600

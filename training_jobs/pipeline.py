@@ -74,6 +74,8 @@ class PipelineSettings:
     training_instance_count: int = 1
     gpus_per_instance: int | None = None  # None: torchrun uses every GPU it finds
     processing_instance_type: str = "ml.m5.xlarge"
+    # Instances of the cleaning job; above 1 they share an S3 work dir (the MinHash stages meet there).
+    prepare_instance_count: int = 1
     use_spot: bool = True
     max_runtime_s: int = 24 * 3600
     max_wait_s: int = 36 * 3600  # spot: SageMaker requires MaxWait >= MaxRuntime
@@ -91,6 +93,8 @@ class PipelineSettings:
                              f"({self.max_runtime_s})")
         if self.training_instance_count < 1:
             raise ValueError("training_instance_count must be at least 1")
+        if self.prepare_instance_count < 1:
+            raise ValueError("prepare_instance_count must be at least 1")
 
     def uri(self, *parts: str) -> str:
         return "s3://" + "/".join([self.bucket, *parts])
@@ -314,9 +318,9 @@ def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
                                 security_group_ids=list(settings.security_group_ids),
                                 encrypt_inter_container_traffic=True)
 
-    def processor(job: str) -> ScriptProcessor:
+    def processor(job: str, instance_count: int = 1) -> ScriptProcessor:
         return ScriptProcessor(
-            role=ROLE_TOKEN, image_uri=TRAINING_IMAGE_TOKEN, command=["python3"], instance_count=1,
+            role=ROLE_TOKEN, image_uri=TRAINING_IMAGE_TOKEN, command=["python3"], instance_count=instance_count,
             instance_type=settings.processing_instance_type, volume_size_in_gb=settings.volume_size_gb,
             volume_kms_key=KMS_TOKEN, output_kms_key=KMS_TOKEN, max_runtime_in_seconds=4 * 3600,
             base_job_name=f"{settings.name}-{job}"[:32], sagemaker_session=session, tags=tags or None,
@@ -332,11 +336,16 @@ def _build(settings: PipelineSettings, stage_dir: Path) -> BuiltPipeline:
 
     # 1. Data: clean, dedup, tokenise the raw zone into shards for this execution.
     shards_uri = Join(on="/", values=[settings.uri("shards", "pipeline"), execution])
-    prepare = ProcessingStep(name=STEP_PREPARE, step_args=processor("prepare").run(
+    # Several instances read the same (fully replicated) raw input, split the files among their ranks
+    # themselves and meet on an S3 work dir; prepare_data.py reads its host index from resourceconfig.json.
+    shared_work = ["--work-dir", Join(on="/", values=[settings.uri("shards", "work"), execution])] \
+        if settings.prepare_instance_count > 1 else []
+    prepare = ProcessingStep(name=STEP_PREPARE, step_args=processor("prepare", settings.prepare_instance_count).run(
         code=f"{code_uri}prepare_data.py",
         inputs=[s3_input("raw", raw_uri, "/opt/ml/processing/input/raw")],
         outputs=[s3_output("shards", shards_uri, "/opt/ml/processing/output/shards")],
-        arguments=["--input", "/opt/ml/processing/input/raw", "--output", "/opt/ml/processing/output/shards"],
+        arguments=["--input", "/opt/ml/processing/input/raw", "--output", "/opt/ml/processing/output/shards",
+                   *shared_work],
     ))
 
     # 2. Training: torchrun over every GPU of every instance, resumable on spot interruption.

@@ -49,7 +49,8 @@ def pipeline_settings(names: StackNames, region: str, training, network_subnets:
     return sm_pipeline.PipelineSettings(
         name=names.pipeline, bucket=names.bucket, region=region, model_package_group=names.model_package_group,
         training_instance_type=training.instance_type, training_instance_count=training.instance_count,
-        processing_instance_type=training.processing_instance_type, use_spot=training.use_spot,
+        processing_instance_type=training.processing_instance_type,
+        prepare_instance_count=training.prepare_instance_count, use_spot=training.use_spot,
         max_runtime_s=training.max_runtime_s, max_wait_s=training.max_wait_s, preset=training.preset,
         max_steps=training.max_steps, subnet_ids=subnets, security_group_ids=(group,) if group else (),
         tags=tuple(sorted(policies.tags(names, "training").items())))

@@ -177,3 +177,22 @@ def test_pipeline_entry_points_exist(default_run, entry):
         pytest.skip(f"training_jobs/{entry} does not exist yet (another layer writes it)")
     keys = {o.inputs["key"].rsplit("/", 1)[-1] for o in default_run.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
     assert entry in keys
+
+
+def test_several_cleaning_instances_share_an_s3_work_dir(tmp_path):
+    import json
+
+    from training_jobs import pipeline as sm_pipeline
+
+    settings = sm_pipeline.PipelineSettings(name="flywheel-test-ct", bucket="flywheel-test-lake",
+                                            region="us-east-1", model_package_group="flywheel-test-models",
+                                            prepare_instance_count=3)
+    definition = json.loads(sm_pipeline.build(settings, tmp_path).definition)
+    prepare = next(s for s in definition["Steps"] if s["Type"] == "Processing" and "--input" in
+                   s["Arguments"]["AppSpecification"]["ContainerArguments"])
+    assert prepare["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 3
+    args = prepare["Arguments"]["AppSpecification"]["ContainerArguments"]
+    work = args[args.index("--work-dir") + 1]
+    assert "s3://flywheel-test-lake/shards/work" in json.dumps(work)
+    raw = prepare["Arguments"]["ProcessingInputs"][0]["S3Input"]
+    assert raw.get("S3DataDistributionType", "FullyReplicated") == "FullyReplicated"
