@@ -118,3 +118,21 @@ def test_an_empty_champion_means_a_first_model(tmp_path, tiny_artifact, channel)
     result = evaluate(tmp_path, "--model", str(tiny_artifact), "--champion", "", "--preferences", str(channel),
                       "--gate-config", json.dumps({"require_win_rate": False}))
     assert "champion" not in result["models"]
+
+
+def test_the_gate_verdict_and_its_metrics_are_emitted_as_catalogue_emf(tmp_path, tiny_artifact, channel, capsys,
+                                                                       monkeypatch):
+    from flywheel.observability.local_sink import parse_emf
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    result = evaluate(tmp_path, "--model", str(tiny_artifact), "--champion", str(tiny_artifact),
+                      "--preferences", str(channel), "--judge", "judges:always_first",
+                      "--gate-config", json.dumps({"min_comparisons": 5}))
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{") and parse_emf(line) is not None]
+    verdict = [d for d in docs if "GateVerdict" in d]
+    assert len(verdict) == 1 and verdict[0]["GateVerdict"] == (1.0 if result["gate"] == "pass" else 0.0)
+    assert verdict[0]["ModelVersion"] == result["models"]["challenger"]["version"]
+    gate_metrics = {d["Metric"]: d["GateMetric"] for d in docs if "GateMetric" in d}
+    assert gate_metrics["heldout_loss"] == pytest.approx(result["models"]["challenger"]["heldout_loss"])
+    assert gate_metrics["win_rate"] == pytest.approx(result["win_rate"]["judge"])

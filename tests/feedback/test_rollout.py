@@ -77,3 +77,19 @@ def test_candidates_are_registered_with_their_verdict(moto_stack, stack_names):
     assert sm.describe_model_package(ModelPackageName=failed["arn"])["ModelApprovalStatus"] == "Rejected"
     listed = sm.list_model_packages(ModelPackageGroupName=stack_names.model_package_group)["ModelPackageSummaryList"]
     assert len(listed) >= 2
+
+
+def test_canary_steps_emit_the_share_and_rollbacks():
+    import json as _json
+
+    from flywheel.feedback.gate import CanaryVerdict, RoutingRecord, rollback
+    from flywheel.feedback.rollout import canary_metric_lines
+    from flywheel.observability.local_sink import parse_emf
+
+    live = RoutingRecord(route="chat", champion="v1", canary="v2", canary_share=0.1, state="canary")
+    waiting = canary_metric_lines(live, CanaryVerdict("wait", live, "baking"))
+    assert [_json.loads(x)["CanaryShare"] for x in waiting] == [10.0]
+    rolled = canary_metric_lines(live, CanaryVerdict("rollback", rollback(live, 0.0, "errors"), "errors"))
+    docs = [_json.loads(x) for x in rolled]
+    assert all(parse_emf(x) for x in rolled)
+    assert docs[0]["CanaryShare"] == 0.0 and docs[1]["Rollbacks"] == 1.0 and docs[1]["ModelVersion"] == "v2"

@@ -296,6 +296,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def metric_lines(result: dict) -> list[str]:
+    """The gate's verdict and the metrics it read, as catalogue EMF lines under the challenger's version
+    (CloudWatch turns them into the loop's dashboard tiles in AWS; the local bridge does so on a laptop)."""
+    from flywheel.observability.catalogue import emf_line
+
+    challenger = result["models"]["challenger"]
+    dims = {"ModelVersion": str(challenger.get("version") or "unversioned")}
+    values = {"heldout_loss": challenger.get("heldout_loss"), "flag_rate": challenger.get("flag_rate")}
+    uses = result["win_rate"].get("gate_uses")
+    if uses:
+        values["win_rate"] = result["win_rate"].get(uses)
+    lines = [emf_line("GateVerdict", 1.0 if result["gate"] == "pass" else 0.0, dims)]
+    lines += [emf_line("GateMetric", float(v), {**dims, "Metric": k}) for k, v in values.items()
+              if isinstance(v, (int, float)) and math.isfinite(v)]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -304,4 +321,5 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluation failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({k: result[k] for k in ("gate", "reasons", "win_rate", "preference_round")}, indent=2))
+    print("\n".join(metric_lines(result)), flush=True)
     return 0

@@ -81,7 +81,19 @@ def canary_step(table: str, stats: CanaryStats, config: CanaryConfig, now: float
     verdict = evaluate_canary(record, stats, config, now)
     if verdict.action != "wait":
         write_transition(table, record, verdict.record)
+    print("\n".join(canary_metric_lines(record, verdict)), flush=True)
     return verdict
+
+
+def canary_metric_lines(before: RoutingRecord, verdict: CanaryVerdict) -> list[str]:
+    """CanaryShare after the step, and Rollbacks when it rolled back, under the canary's version."""
+    from flywheel.observability.catalogue import emf_line
+
+    dims = {"ModelVersion": str(before.canary or before.champion)}
+    lines = [emf_line("CanaryShare", 100.0 * float(verdict.record.canary_share), dims)]
+    if verdict.action == "rollback":
+        lines.append(emf_line("Rollbacks", 1.0, dims))
+    return lines
 
 
 def register_candidate(group: str, model_url: str, image_uri: str, evaluation: dict, version: str) -> dict:
