@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import openai
+import pytest
 
 from flywheel.local.api import main
 
@@ -40,5 +41,9 @@ def test_up_serves_the_openai_client_until_interrupted(tiny_artifact, tmp_path):
         assert client.moderations.create(input="I will kill you").results[0].flagged
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("flywheel up did not stop within 90 s of Ctrl-C; its log ends:\n" + log.read_text()[-3000:])
     assert "flywheel up: stopped" in Path(log).read_text()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import httpx
 import openai
@@ -20,7 +21,9 @@ from flywheel.data.schemas import events_prefix
 from flywheel.observability.drift import read_captures
 from flywheel.observability.local_sink import EmfBridge, capture_stdout, read_back
 
-PROMPT = "What is a list in Python?"
+# Unique per run: the session's lake also holds other tests' chats, and the preference builder rightly
+# drops a pair that duplicates (or contradicts) one already there.
+PROMPT = f"What is a list in Python? ({uuid.uuid4().hex[:6]})"
 
 
 @pytest.fixture(scope="module")
