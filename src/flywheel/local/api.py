@@ -459,7 +459,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flywheel up: WARNING: {warning}", flush=True)
     names = StackNames(stack=args.stack)
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C and SIGTERM both stop it. SIGINT gets a handler of its own rather than Python's default:
+    # a process started in the background by a non-interactive shell inherits SIGINT ignored, and then
+    # Python never raises KeyboardInterrupt for it.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
     with tempfile.TemporaryDirectory(prefix="flywheel-up-") as tmp, LocalStack.start(names) as stack:
         version = publish_model(stack.client("s3"), names, model)
         write_routing(names.dynamo_table("routing"), RoutingRecord(route="chat", champion=version,
