@@ -24,8 +24,6 @@ batch 1 with held-out loss <= 2% worse, a single stream >= 4x HF batch 1.
 from __future__ import annotations
 
 import argparse
-import importlib
-import pydoc
 import random
 import tempfile
 import time
@@ -35,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from flywheel.data.demo_corpus import stdlib_docstrings
 from flywheel.model import GPT, preset
 from flywheel.model.artifact import load_artifact, save_artifact
 from flywheel.model.export import export_hf
@@ -51,14 +50,7 @@ POLICY = "You are Flywheel, a careful assistant. Answer briefly, cite the Python
 
 
 def corpus() -> tuple[list[str], list[str]]:
-    texts = set()
-    for name in MODULES:
-        module = importlib.import_module(name)
-        for obj in [module, *vars(module).values()]:
-            doc = pydoc.getdoc(obj)
-            if doc and len(doc) > 80:
-                texts.add(doc)
-    texts = sorted(texts)
+    texts = sorted(stdlib_docstrings(MODULES, min_chars=80))
     random.Random(0).shuffle(texts)
     cut = len(texts) // 10
     return texts[cut:], texts[:cut]  # train, held-out
