@@ -91,6 +91,12 @@ def test_one_request_id_across_the_system(traced_chat, moto_stack, tmp_path, tin
     captured = [x for x in lines if x["eventMetadata"].get("inferenceId") == rid]
     assert len(captured) == 1
     assert PROMPT in read_captures([traced_chat["capture"]]).prompts
+    # ... and inside the container: the endpoint forwards the attributes, and the inference server's
+    # structured log line for that invocation (its stdout, what CloudWatch Logs gets) carries the id.
+    served = [json.loads(x) for x in traced_chat["serve_log"].read_text().splitlines()
+              if x.startswith("{") and rid in x and '"_aws"' not in x]
+    assert len(served) == 1 and served[0]["correlation_id"] == rid and served[0]["status"] == 200
+    assert served[0]["completion_tokens"] == answer.usage.completion_tokens
 
     # Hop 3, feedback on that completion: its record in the lake names the chat's request id.
     posted = httpx.post(f"{api.url}/feedback", json={"completion_id": answer.id, "preferred_choice": 1},

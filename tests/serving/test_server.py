@@ -254,7 +254,8 @@ def test_emf_log_lines_use_the_catalogue(mme, tiny_artifact):
     if mme.call("GET", "/models/load")[0] == 404:
         assert load(mme, "load", tiny_artifact)[0] == 200
     assert mme.call("POST", "/models/load/invoke", chat("metrics please", max_tokens=4))[0] == 200
-    docs = [json.loads(line) for line in mme.log.read_text().splitlines() if line.startswith('{"')]
+    docs = [json.loads(line) for line in mme.log.read_text().splitlines()
+            if line.startswith('{"') and '"_aws"' in line]  # besides EMF, the server logs JSON request lines
     names = {m["Name"] for d in docs for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert {"TimeToFirstToken", "ModelLoads"} <= names
     ttft = next(d for d in docs if "TimeToFirstToken" in d)

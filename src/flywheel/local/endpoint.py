@@ -14,6 +14,11 @@ event (`vnd.amazon.eventstream` framing), which `invoke_endpoint_with_response_s
 call has no TargetModel parameter (AWS does not stream from multi-model endpoints), so a call without
 the header goes to `default_target` when one is set (the champion, say), else it is a ValidationError.
 
+Correlation, as SageMaker does it: the caller's `CustomAttributes` (`X-Amzn-SageMaker-Custom-Attributes`)
+reach the container verbatim on the invoke call, and whatever the container sets in the same response
+header comes back as the response's `CustomAttributes` (SageMaker adds nothing of its own there). Every
+answer, errors included, carries a fresh `x-amzn-RequestId` (boto3's `ResponseMetadata.RequestId`).
+
 It imports no torch and knows nothing of models beyond the container's HTTP contract.
 
     python -m flywheel.local.endpoint --container http://127.0.0.1:8080 --model-dir /tmp/models
@@ -28,6 +33,7 @@ import json
 import re
 import struct
 import threading
+import uuid
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -35,6 +41,7 @@ from typing import Self
 from urllib.parse import unquote, urlsplit
 
 from flywheel.names import StackNames
+from flywheel.observability.correlation import CUSTOM_ATTRIBUTES_HEADER
 
 TARGET_HEADER = "X-Amzn-SageMaker-Target-Model"
 _ROUTE = re.compile(r"^/endpoints/([^/]+)/(invocations|invocations-response-stream)$")
@@ -105,9 +112,11 @@ class LocalEndpoint(ThreadingHTTPServer):
             self._s3 = boto3.client("s3")
         return self._s3
 
-    def container(self, method: str, path: str, body: bytes | None = None) -> http.client.HTTPResponse:
+    def container(self, method: str, path: str, body: bytes | None = None,
+                  headers: dict[str, str] | None = None) -> http.client.HTTPResponse:
         conn = http.client.HTTPConnection(*self._container, timeout=self.timeout_s)
-        conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+        sent = {"Content-Type": "application/json"} if body else {}
+        conn.request(method, path, body=body, headers={**sent, **(headers or {})})
         return conn.getresponse()
 
     def ensure_loaded(self, target: str, force: bool = False) -> str:
@@ -142,16 +151,18 @@ class LocalEndpoint(ThreadingHTTPServer):
                 raise _model_error(response.status, text)
             return name
 
-    def invoke(self, target: str, body: bytes, stream: bool) -> http.client.HTTPResponse:
+    def invoke(self, target: str, body: bytes, stream: bool, custom_attributes: str | None = None
+               ) -> http.client.HTTPResponse:
         name = self.ensure_loaded(target)
         path = f"/models/{name}/invoke"
         if stream:
             body = _with_stream(body)
-        response = self.container("POST", path, body)
+        headers = {CUSTOM_ATTRIBUTES_HEADER: custom_attributes} if custom_attributes else {}
+        response = self.container("POST", path, body, headers)
         if response.status == 404:  # the container evicted it since: load again, once
             response.read()
             self.ensure_loaded(target, force=True)
-            response = self.container("POST", path, body)
+            response = self.container("POST", path, body, headers)
         return response
 
 
@@ -200,6 +211,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._request_id = str(uuid.uuid4())  # SageMaker's own id for this call, on every answer
         try:
             match = _ROUTE.match(urlsplit(self.path).path)
             if not match:
@@ -212,14 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
                 raise EndpointError(400, "ValidationError",
                                     f"{TARGET_HEADER} is required by the multi-model endpoint {endpoint}")
             stream = route == "invocations-response-stream"
-            response = self.server.invoke(target, body, stream)
+            response = self.server.invoke(target, body, stream, self.headers.get(CUSTOM_ATTRIBUTES_HEADER))
             if response.status != 200:
                 raise _model_error(response.status, response.read().decode(errors="replace"))
+            echoed = response.headers.get(CUSTOM_ATTRIBUTES_HEADER)
+            extra = {CUSTOM_ATTRIBUTES_HEADER: echoed} if echoed else {}
             if stream:
-                return self._relay_stream(response)
+                return self._relay_stream(response, extra)
             data = response.read()
             self._send(200, data, {"Content-Type": response.headers.get("Content-Type", "application/json"),
-                                   "X-Amzn-Invoked-Production-Variant": "AllTraffic"})
+                                   "X-Amzn-Invoked-Production-Variant": "AllTraffic", **extra})
         except EndpointError as exc:
             error = {"__type": exc.code, "message": str(exc), **exc.extra}
             self._send(exc.status, json.dumps(error).encode(),
@@ -229,11 +243,14 @@ class _Handler(BaseHTTPRequestHandler):
                                         "OriginalStatusCode": 502}).encode(),
                        {"Content-Type": "application/json", "x-amzn-ErrorType": "ModelError"})
 
-    def _relay_stream(self, response: http.client.HTTPResponse) -> None:
+    def _relay_stream(self, response: http.client.HTTPResponse, extra: dict[str, str]) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.amazon.eventstream")
         self.send_header("X-Amzn-SageMaker-Content-Type", response.headers.get("Content-Type", ""))
         self.send_header("X-Amzn-Invoked-Production-Variant", "AllTraffic")
+        self.send_header("x-amzn-RequestId", self._request_id)
+        for key, value in extra.items():
+            self.send_header(key, value)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
@@ -250,6 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
+            self.send_header("x-amzn-RequestId", self._request_id)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)

@@ -14,6 +14,11 @@ An invocation body is parsed by `flywheel.serving.params`; the answer is
 `"stream": true` the answer is newline-delimited JSON (chunked): one `{"index", "text",
 "finish_reason"}` per chunk, then one line with `model`, `model_version` and `usage`.
 
+Correlation: an invocation's `X-Amzn-SageMaker-Custom-Attributes` header (SageMaker forwards the
+caller's CustomAttributes verbatim) is read for `request_id=<id>`; the id goes into the invocation's
+structured log line (`ServingMetrics.log_invocation`, on stdout beside the EMF lines) and the header
+is echoed on a successful answer, which SageMaker returns to the caller as the response's CustomAttributes.
+
 Errors are typed (`flywheel.serving.errors`) and mapped to status codes once, in `STATUS`; the body
 is `{"error": <type>, "message": <reason>}`, with `Retry-After` where the error carries one.
 This module imports no torch: the registry loads it with the first model.
@@ -26,10 +31,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from flywheel.observability.correlation import CUSTOM_ATTRIBUTES_HEADER, request_id_from_attributes
 from flywheel.serving.errors import (
     BadRequest,
     EngineFailure,
@@ -138,32 +145,59 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- invocations -----------------------------------------------------------------------------
     def _invoke(self, name: str, body: bytes) -> None:
+        """One invocation, logged once with the caller's request id whatever its outcome."""
         registry = self.server.registry
-        params = parse_request(body, max_n=self.server.settings.engine.max_n)
-        with registry.use(name) as engine:
-            completion = engine.submit(params)
-            if not params.stream:
-                return self._json(200, completion.result())
-            self._stream(completion)
+        attributes = self.headers.get(CUSTOM_ATTRIBUTES_HEADER)
+        echo = {CUSTOM_ATTRIBUTES_HEADER: attributes} if attributes else {}
+        started = time.monotonic()
+        outcome: dict = {"status": 500, "model_version": None, "usage": None, "error": None, "stream": False}
+        try:
+            params = parse_request(body, max_n=self.server.settings.engine.max_n)
+            outcome["stream"] = params.stream
+            with registry.use(name) as engine:
+                outcome["model_version"] = getattr(engine, "version", None)
+                completion = engine.submit(params)
+                if not params.stream:
+                    result = completion.result()
+                    outcome.update(status=200, usage=result.get("usage"))
+                    return self._json(200, result, echo)
+                outcome["status"] = 200  # the status line goes out first; errors after it are in-band
+                outcome["usage"], outcome["error"] = self._stream(completion, echo)
+        except ServingError as exc:
+            outcome.update(status=status_of(exc), error=type(exc).__name__)
+            raise
+        finally:
+            registry.metrics.log_invocation(
+                request_id=request_id_from_attributes(attributes), model=name, status=outcome["status"],
+                latency_ms=(time.monotonic() - started) * 1e3, model_version=outcome["model_version"],
+                usage=outcome["usage"], stream=outcome["stream"], error=outcome["error"])
 
-    def _stream(self, completion) -> None:
+    def _stream(self, completion, headers: dict[str, str]) -> tuple[dict | None, str | None]:
+        """Relay a completion chunk by chunk; returns (usage, error type) for the request's log line."""
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
+        for key, value in headers.items():
+            self.send_header(key, value)
         self.end_headers()
+        usage = error = None
         try:
             try:
                 for chunk in completion:
                     self._chunk(chunk)
                 result = completion.result()
+                usage = result.get("usage")
                 self._chunk({k: result[k] for k in ("model", "model_version", "usage")})
             except ServingError as exc:  # the status line is gone: report in-band
-                self._chunk({"error": type(exc).__name__, "message": str(exc), "status": status_of(exc)})
+                error = type(exc).__name__
+                self._chunk({"error": error, "message": str(exc), "status": status_of(exc)})
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             completion.cancel()  # the client left: free its slots
             self.close_connection = True
+            error = error or "ClientDisconnected"
+        return usage, error
 
     def _chunk(self, obj: dict) -> None:
         data = json.dumps(obj).encode() + b"\n"

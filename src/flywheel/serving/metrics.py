@@ -8,16 +8,22 @@ and `flywheel_requests_total` by outcome.
 EMF lines go to a sink (stdout by default, which SageMaker ships to CloudWatch Logs): one line per
 finished request (time to first token, time per output token) and, at most every `emf_interval_s`,
 one per gauge with the samples seen since the last flush (queue depth, batch size, tokens/s,
-prefix-cache hits). Knows no torch and no HTTP.
+prefix-cache hits). The engine's lines are about the model, not a request: it does not know which
+caller a token belongs to. What belongs to one request goes in `ServingMetrics.log_invocation`, a
+structured JSON log line (Powertools Logger's keys: `level`, `message`, `timestamp`, `service`,
+`correlation_id`) that the HTTP layer writes once per invocation with the caller's request id.
+Knows no torch and no HTTP.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from flywheel.observability.catalogue import CatalogueError, emf_line
 
@@ -40,8 +46,15 @@ _MAX_SAMPLES = 100  # EMF allows 100 values per metric in one line
 TOKENS_WINDOW_S = 10.0
 
 
+_STDOUT_LOCK = threading.Lock()
+
+
 def stdout_sink(line: str) -> None:
-    print(line, file=sys.stdout, flush=True)
+    # One write per line under a lock: the engine thread and the HTTP threads log at once, and a line
+    # split by another thread's would be neither valid EMF nor valid JSON.
+    with _STDOUT_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 class ModelMetrics:
@@ -146,8 +159,9 @@ class ServingMetrics:
     """All models' metrics plus server-wide counters; renders the Prometheus exposition text."""
 
     def __init__(self, emf: bool = True, sink: Callable[[str], None] | None = None,
-                 emf_interval_s: float = 10.0):
+                 emf_interval_s: float = 10.0, log_sink: Callable[[str], None] | None = None):
         self._sink = (sink or stdout_sink) if emf else None
+        self._log_sink = log_sink or sink or stdout_sink  # request logs are kept even with EMF off
         self._interval = emf_interval_s
         self._lock = threading.Lock()
         self._models: dict[str, ModelMetrics] = {}
@@ -172,6 +186,26 @@ class ServingMetrics:
                 self.evictions[version] = self.evictions.get(version, 0) + 1
         if evicted and self._sink is not None:
             self._sink(emf_line("ModelEvictions", 1, {"ModelVersion": version}, properties={"model": model}))
+
+    def log_invocation(self, *, request_id: str | None, model: str, status: int, latency_ms: float,
+                       model_version: str | None = None, usage: dict | None = None, stream: bool = False,
+                       error: str | None = None) -> None:
+        """One structured log line for one invocation, carrying the caller's request id (None: the caller
+        sent none) as `correlation_id` and `request_id`, so Logs Insights joins it to the API's lines."""
+        record = {"level": "INFO" if status < 500 else "ERROR", "location": "serving.http",
+                  "message": "invocation", "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                  "service": "serving", "correlation_id": request_id, "request_id": request_id,
+                  "model": model, "model_version": model_version, "status": status,
+                  "latency_ms": round(latency_ms, 3), "stream": stream}
+        if usage:
+            record.update({k: usage[k] for k in ("prompt_tokens", "completion_tokens", "cached_prompt_tokens")
+                           if k in usage})
+        if error:
+            record["error"] = error
+        try:
+            self._log_sink(json.dumps(record, separators=(",", ":"), default=str))
+        except (OSError, ValueError):
+            pass  # a log line must never fail a request
 
     def render(self) -> str:
         """Prometheus text exposition format 0.0.4."""
