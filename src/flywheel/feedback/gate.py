@@ -202,6 +202,16 @@ class CanaryConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1]")
 
+    @classmethod
+    def from_dict(cls, data: dict) -> CanaryConfig:
+        """From a plain mapping (the controller's CANARY_CONFIG JSON); an unknown key is an error, not ignored."""
+        if not isinstance(data, dict):
+            raise TypeError(f"canary config must be an object of settings, got {data!r}")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown canary settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**data)
+
 
 @dataclass(frozen=True)
 class RoutingRecord:

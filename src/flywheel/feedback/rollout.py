@@ -8,6 +8,11 @@ The decisions are `flywheel.feedback.gate`'s pure functions; this module stores 
   (`attribute_not_exists(route)` for the first record), so two deciders never both act; the loser gets
   `RoutingConflict` and re-reads.
 - `canary_step`: read → `evaluate_canary` → write, the canary controller's whole loop body.
+- `canary_stats`: the canary's counts since it started, read from CloudWatch (the API's EMF metrics under
+  the canary's ModelVersion): chat `Requests`, `Feedback` thumbs by Rating, and any `Errors` series that
+  carries the version; `run_controller`: one scheduled tick (`functions/canary/handler.py` in AWS, the
+  turn's bake step locally): no canary → idle; else stats → `canary_step`. A lost conditional write is a
+  "conflict" answer, not a failure: the next tick decides again from the record that won.
 - `register_candidate`: every candidate goes into the SageMaker model package group with its evaluation
   (win rate, flag rate, loss, the gate's verdict) as customer metadata, approved if the gate passed and
   rejected otherwise.
@@ -17,6 +22,7 @@ boto3 clients are built per call (after the local stack or Lambda environment ha
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from flywheel.feedback.gate import CanaryConfig, CanaryStats, CanaryVerdict, RoutingRecord, evaluate_canary
@@ -83,6 +89,72 @@ def canary_step(table: str, stats: CanaryStats, config: CanaryConfig, now: float
         write_transition(table, record, verdict.record)
     print("\n".join(canary_metric_lines(record, verdict)), flush=True)
     return verdict
+
+
+def _sum_metric(cw, namespace: str, name: str, dimensions: dict[str, str], since: float, until: float) -> float:
+    """Sum of one metric series over [since, until], asked as one period covering the whole window."""
+    from datetime import UTC, datetime
+
+    start = math.floor(since / 60) * 60  # whole minutes: CloudWatch aligns periods to them
+    end = math.ceil(max(until, since + 1) / 60) * 60 + 60
+    answer = cw.get_metric_data(
+        MetricDataQueries=[{"Id": "m", "ReturnData": True, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": name,
+                       "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()]},
+            "Period": int(end - start), "Stat": "Sum"}}],
+        StartTime=datetime.fromtimestamp(start, tz=UTC), EndTime=datetime.fromtimestamp(end, tz=UTC))
+    return float(sum(sum(r.get("Values", [])) for r in answer["MetricDataResults"]))
+
+
+def canary_stats(version: str, since: float, until: float, *, route: str = "chat", client=None) -> CanaryStats:
+    """The canary's requests, errors and thumbs between `since` and `until` (epoch seconds), from CloudWatch.
+
+    Each count is the catalogue's detailed dimension set with ModelVersion = the canary: what the chat
+    and feedback Lambdas publish through EMF. Errors count only where a series names the version (found
+    with ListMetrics); the requests that failed are added to the answered ones, so the error rate is
+    failures over attempts."""
+    from flywheel.observability.catalogue import emf_dimension_sets, metric
+
+    cw = client or _client("cloudwatch")
+    namespace = metric("Requests").namespace
+    answered = _sum_metric(cw, namespace, "Requests", emf_dimension_sets(
+        "Requests", {"Route": route, "ModelVersion": version})[0], since, until)
+    thumbs = {rating: _sum_metric(cw, namespace, "Feedback", emf_dimension_sets(
+        "Feedback", {"Kind": "thumbs", "Rating": rating, "ModelVersion": version})[0], since, until)
+        for rating in ("up", "down")}
+    errors = 0.0
+    for page in cw.get_paginator("list_metrics").paginate(
+            Namespace=namespace, MetricName="Errors", Dimensions=[{"Name": "ModelVersion", "Value": version}]):
+        for series in page.get("Metrics", []):
+            dims = {d["Name"]: d["Value"] for d in series.get("Dimensions", [])}
+            if dims.get("Route", route) == route:
+                errors += _sum_metric(cw, namespace, "Errors", dims, since, until)
+    return CanaryStats(requests=int(answered + errors), errors=int(errors), thumbs_up=int(thumbs["up"]),
+                       thumbs_down=int(thumbs["down"]))
+
+
+def run_controller(table: str, config: CanaryConfig, now: float, *, route: str = "chat",
+                   stats_reader=canary_stats) -> dict:
+    """One tick of the canary controller; returns what it saw and did (for logs and the turn's report)."""
+    record = read_route(table, route)
+    if record is None:
+        return {"action": "idle", "route": route, "reason": "no routing record: nothing is deployed"}
+    if record.state != "canary" or record.canary is None:
+        return {"action": "idle", "route": route, "state": record.state, "champion": record.champion,
+                "reason": f"no canary running (state {record.state})"}
+    # The counts are the API's chat route's (Route="chat" in its metrics), whichever routing record this is.
+    stats = stats_reader(record.canary, record.canary_since or now, now)
+    seen = {"requests": stats.requests, "errors": stats.errors, "thumbs_up": stats.thumbs_up,
+            "thumbs_down": stats.thumbs_down, "error_rate": round(stats.error_rate, 4),
+            "thumbs_down_rate": round(stats.thumbs_down_rate, 4)}
+    try:
+        verdict = canary_step(table, stats, config, now, route)
+    except RoutingConflict as exc:
+        return {"action": "conflict", "route": route, "canary": record.canary, "reason": str(exc), "stats": seen}
+    after = verdict.record
+    return {"action": verdict.action, "route": route, "reason": verdict.reason, "canary": record.canary,
+            "champion": after.champion, "state": after.state, "canary_share": after.canary_share,
+            "revision": after.revision, "baked_s": round(now - (record.canary_since or now), 1), "stats": seen}
 
 
 def canary_metric_lines(before: RoutingRecord, verdict: CanaryVerdict) -> list[str]:
