@@ -89,7 +89,8 @@ def store_feedback(settings: FeedbackSettings, feedback: dict[str, Any]) -> dict
         lake.to_firehose(settings.feedback_stream, record)
         dynamodb.update_item(TableName=settings.feedback_table, Key=key,
                              UpdateExpression="SET delivered = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
-        rating = str(feedback["value"]) if feedback["kind"] == "rating" else "none"
+        # The catalogue's Rating: "up"/"down" for thumbs (the canary controller reads them), "1".."5" for ratings.
+        rating = str(feedback["value"]) if feedback["kind"] in ("rating", "thumbs") else "none"
         emit("Feedback", 1, {"request_id": feedback["request_id"]}, Kind=feedback["kind"], Rating=rating,
              ModelVersion=feedback["model_version"])
     emit("Requests", 1, Route=ROUTE, ModelVersion=feedback["model_version"])
