@@ -21,7 +21,12 @@ and real concurrency is what exercises idempotency races. The front knows nothin
     openai.OpenAI(base_url=api.url, api_key=api.api_key)
     api.stop()
 
-`flywheel up --port P` (`main` below) starts the whole local stack and serves this until Ctrl-C.
+Beside the API it can serve the local dashboard (`flywheel.local.dashboard`): `GET /dashboard` is the
+page (public, static), `GET /dashboard/data?minutes=N` its JSON, which needs the API key like the API.
+
+`flywheel up --port P` (`main` below) starts the whole local stack and serves this until Ctrl-C; it
+publishes every process's embedded-metric-format lines to the stack's CloudWatch as they are printed
+(as CloudWatch Logs does in AWS), so the dashboard shows them within a second or two.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import multiprocessing
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 import uuid
@@ -183,12 +189,13 @@ class LocalApi:
     """API Gateway on loopback for the handlers in `functions/`, with an API key."""
 
     def __init__(self, env: dict[str, str], *, port: int = 0, api_key: str | None = None, workers: int = 4,
-                 functions_dir: Path = FUNCTIONS_DIR, host: str = "127.0.0.1"):
+                 functions_dir: Path = FUNCTIONS_DIR, host: str = "127.0.0.1", dashboard: Any = None):
         self.api_key = api_key or os.environ.get("FLYWHEEL_API_KEY") or f"fw-{secrets.token_urlsafe(24)}"
         self.env = {**env, "POWERTOOLS_METRICS_NAMESPACE": env.get("POWERTOOLS_METRICS_NAMESPACE", "Flywheel"),
                     "POWERTOOLS_SERVICE_NAME": env.get("POWERTOOLS_SERVICE_NAME", "api")}
         self.workers = workers
         self.functions_dir = functions_dir
+        self.dashboard = dashboard  # a flywheel.local.dashboard.Dashboard, or None for the API alone
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._pool: ProcessPoolExecutor | None = None
@@ -264,6 +271,8 @@ class LocalApi:
             return _gateway_error(413, "Request Too Long")
         body = rfile.read(length) if length > 0 else b""
         path = unquote(urlsplit(raw_path).path)
+        if self.dashboard is not None and (path == "/dashboard" or path.startswith("/dashboard/")):
+            return self.serve_dashboard(method, path, raw_path, headers)
         for route in ROUTES:
             match = route.pattern.match(path)
             if match and route.method == method:
@@ -275,6 +284,36 @@ class LocalApi:
             return _gateway_error(403, "Forbidden")
         event = build_event(method, raw_path, headers, body, route, match.groupdict(), source_ip, key)
         return self.invoke(route.function, event)
+
+    def serve_dashboard(self, method: str, path: str, raw_path: str, headers: list[tuple[str, str]]
+                        ) -> tuple[int, dict[str, str], bytes]:
+        """The dashboard's page, its files and its data (the data needs the API key)."""
+        from flywheel.local.dashboard import DashboardError
+
+        # The page may load only this server's own files and talk only to this server.
+        common = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                  "Content-Security-Policy": "default-src 'self'; img-src 'self' data:"}
+        if method not in ("GET", "HEAD"):
+            return _gateway_error(405, "Method Not Allowed")
+        name = path.removeprefix("/dashboard").strip("/") or "index.html"
+        try:
+            if name == "data":
+                if self._authorised(headers) is None:
+                    return _gateway_error(403, "Forbidden")
+                query = dict(parse_qsl(urlsplit(raw_path).query))
+                try:
+                    minutes = int(query.get("minutes", "60"))
+                except ValueError:
+                    raise DashboardError(400, f"minutes must be an integer, got {query['minutes']!r}") from None
+                body = json.dumps(self.dashboard.data(minutes=minutes), default=str).encode()
+                return 200, {**common, "Content-Type": "application/json"}, body
+            data, content_type = self.dashboard.asset(name)
+            return 200, {**common, "Content-Type": content_type}, data
+        except DashboardError as exc:
+            return exc.status, {**common, "Content-Type": "application/json"}, json.dumps({"message": str(exc)}).encode()
+        except Exception as exc:  # noqa: BLE001 — the stack behind it failed (moto gone, say): say what, keep serving
+            return 502, {**common, "Content-Type": "application/json"}, \
+                json.dumps({"message": f"the dashboard could not read the stack: {exc}"}).encode()
 
     def invoke(self, function: str, event: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         assert self._pool is not None, "not started"
@@ -417,6 +456,14 @@ def policy_fit(artifact: Path) -> str | None:
             f"at a configuration with a shorter policy.")
 
 
+def _publish(bridge: Any) -> None:
+    """Publish what the bridge holds; a failed call is reported on stderr (those lines are lost)."""
+    try:
+        bridge.flush()
+    except Exception as exc:  # noqa: BLE001 — metrics must never stop the API; the lines are lost, say so
+        print(f"flywheel up: could not publish metrics to CloudWatch: {exc}", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """`flywheel up`: moto server, the inference server, the local endpoint and this API, until Ctrl-C."""
     import argparse
@@ -434,9 +481,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from flywheel.api.routing import write_routing
     from flywheel.feedback.gate import RoutingRecord
+    from flywheel.local.dashboard import Dashboard
     from flywheel.local.endpoint import LocalEndpoint
     from flywheel.local.stack import LocalStack
     from flywheel.names import StackNames
+    from flywheel.observability.local_sink import EmfBridge, capture_stdout, tail_file
     from flywheel.safety.config import POLICY_VERSION_ENV, load_config
 
     model = args.model or find_latest_model([args.runs])
@@ -468,27 +517,46 @@ def main(argv: list[str] | None = None) -> int:
         version = publish_model(stack.client("s3"), names, model)
         write_routing(names.dynamo_table("routing"), RoutingRecord(route="chat", champion=version,
                                                                     history=({"at": time.time()},)))
-        container = start_inference_server(Path(tmp) / "serve")
-        try:
-            with LocalEndpoint(container.url, Path(tmp) / "models", names=names, s3_client=stack.client("s3")) as ep:
-                env = {**stack.env(), "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": ep.url,
-                       **({POLICY_VERSION_ENV: os.environ[POLICY_VERSION_ENV]}
-                          if os.environ.get(POLICY_VERSION_ENV) else {}),
-                       "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-                with LocalApi(env, port=args.port, workers=args.workers).start(
-                        warm=("chat", "moderation", "feedback", "models")) as api:
-                    print(f"flywheel up: serving {version} ({model})\n"
-                          f"  API      {api.url}\n  API key  {api.api_key}\n"
-                          f"  try      OPENAI_BASE_URL={api.url} OPENAI_API_KEY={api.api_key} python -c "
-                          f"\"import openai; print(openai.OpenAI().chat.completions.create(model='flywheel', "
-                          f"messages=[{{'role': 'user', 'content': 'hello'}}]).choices[0].message.content)\"\n"
-                          f"Ctrl-C stops it.", flush=True)
-                    try:
-                        while not stopping.wait(0.5):
+        # Every process's EMF lines become CloudWatch metrics in moto as they are printed: the handler
+        # workers inherit this process's stdout (captured), the inference server's log file is followed.
+        bridge = EmfBridge(client=stack.client("cloudwatch"), keep_logs=False)
+        import boto3
+        from botocore.config import Config
+
+        # The dashboard's reads go without retries: it asks again in five seconds anyway.
+        dashboard = Dashboard(names, cloudwatch=boto3.client("cloudwatch", endpoint_url=stack.endpoint_url,
+                                                             config=Config(retries={"total_max_attempts": 1})),
+                              s3=stack.client("s3"), dynamodb=stack.client("dynamodb"))
+        with capture_stdout(bridge, echo_emf=False):
+            container = start_inference_server(Path(tmp) / "serve")
+            tail_stop = threading.Event()
+            tail = threading.Thread(target=tail_file, args=(container.log, bridge, tail_stop), name="serve-log",
+                                    daemon=True)
+            tail.start()
+            try:
+                with LocalEndpoint(container.url, Path(tmp) / "models", names=names,
+                                   s3_client=stack.client("s3")) as ep:
+                    env = {**stack.env(), "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": ep.url,
+                           **({POLICY_VERSION_ENV: os.environ[POLICY_VERSION_ENV]}
+                              if os.environ.get(POLICY_VERSION_ENV) else {}),
+                           "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+                    with LocalApi(env, port=args.port, workers=args.workers, dashboard=dashboard).start(
+                            warm=("chat", "moderation", "feedback", "models")) as api:
+                        print(f"flywheel up: serving {version} ({model})\n"
+                              f"  API       {api.url}\n  API key   {api.api_key}\n"
+                              f"  Dashboard {api.base_url}/dashboard#key={api.api_key}\n"
+                              f"  try       OPENAI_BASE_URL={api.url} OPENAI_API_KEY={api.api_key} python -c "
+                              f"\"import openai; print(openai.OpenAI().chat.completions.create(model='flywheel', "
+                              f"messages=[{{'role': 'user', 'content': 'hello'}}]).choices[0].message.content)\"\n"
+                              f"Ctrl-C stops it.", flush=True)
+                        try:
+                            while not stopping.wait(0.5):
+                                _publish(bridge)
+                        except KeyboardInterrupt:
                             pass
-                    except KeyboardInterrupt:
-                        pass
-        finally:
-            container.stop()
+            finally:
+                container.stop()
+                tail_stop.set()
+                tail.join(timeout=5)
     print("flywheel up: stopped", flush=True)
     return 0

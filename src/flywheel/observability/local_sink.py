@@ -11,7 +11,9 @@ container prints and publishes its metrics. On a laptop nothing does, so this mo
 - `EmfBridge` feeds lines (`feed`, `feed_lines`, `feed_file`) and publishes in batches (`flush`);
   `capture_stdout()` redirects this process's file descriptor 1 into the bridge, so child processes
   started inside the block (the local API's Lambda workers, the inference server) have their EMF
-  published and every line kept, like a log group, in `bridge.log_lines`.
+  published and every line kept, like a log group, in `bridge.log_lines`; `echo_emf=False` shows a
+  terminal only the ordinary lines. `tail_file(path, bridge)` follows a log file another process
+  writes (the inference server's) into the bridge, as the CloudWatch agent follows a file.
 - `read_back(names, since, until)` asks `get_metric_data` for each catalogue metric under its `service`
   roll-up — the dimension set the AWS dashboard and alarms read — and returns
   `{metric: {"SampleCount", "Sum", "Average", "Minimum", "Maximum", "Unit"}}` for those with data.
@@ -181,7 +183,8 @@ class EmfBridge:
         return sent
 
 
-def _pump(read_fd: int, bridge: EmfBridge, echo_fd: int | None, stop: threading.Event) -> None:
+def _pump(read_fd: int, bridge: EmfBridge, echo_fd: int | None, stop: threading.Event,
+          echo_emf: bool = True) -> None:
     """Read lines from a pipe into the bridge (echoing them) until `stop` and no more data arrives."""
     buf = b""
     while True:
@@ -193,17 +196,43 @@ def _pump(read_fd: int, bridge: EmfBridge, echo_fd: int | None, stop: threading.
         chunk = os.read(read_fd, 65536)
         if not chunk:
             break
-        if echo_fd is not None:
+        if echo_fd is not None and echo_emf:
             os.write(echo_fd, chunk)
         buf += chunk
         *lines, buf = buf.split(b"\n")
-        bridge.feed_lines(lines)
-    if buf:
-        bridge.feed(buf)
+        for line in lines:
+            if not bridge.feed(line) and echo_fd is not None and not echo_emf:
+                os.write(echo_fd, line + b"\n")
+    if buf and not bridge.feed(buf) and echo_fd is not None and not echo_emf:
+        os.write(echo_fd, buf)
+
+
+def tail_file(path: str | Path, bridge: EmfBridge, stop: threading.Event, *, poll_s: float = 0.2) -> None:
+    """Feed the lines another process appends to `path` into the bridge, from its start, until `stop`
+    (then whatever is left). Run it in a thread; a line is fed once it is complete."""
+    path = Path(path)
+    while not path.exists():
+        if stop.wait(poll_s):
+            return
+    with open(path, "rb") as f:
+        buf = b""
+        while True:
+            chunk = f.read(65536)
+            if chunk:
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                bridge.feed_lines(lines)
+                continue
+            if stop.is_set():
+                break
+            stop.wait(poll_s)
+        if buf:
+            bridge.feed(buf)
 
 
 @contextmanager
-def capture_stdout(bridge: EmfBridge | None = None, *, echo: bool = True) -> Iterator[EmfBridge]:
+def capture_stdout(bridge: EmfBridge | None = None, *, echo: bool = True, echo_emf: bool = True
+                   ) -> Iterator[EmfBridge]:
     """Route file descriptor 1 of this process, and of children started inside the block, into a bridge.
 
     Sets PYTHONUNBUFFERED for the block so spawned Python children write line by line. On exit fd 1 is
@@ -217,7 +246,7 @@ def capture_stdout(bridge: EmfBridge | None = None, *, echo: bool = True) -> Ite
     old_unbuffered = os.environ.get("PYTHONUNBUFFERED")
     os.environ["PYTHONUNBUFFERED"] = "1"
     stop = threading.Event()
-    thread = threading.Thread(target=_pump, args=(read_fd, bridge, saved if echo else None, stop),
+    thread = threading.Thread(target=_pump, args=(read_fd, bridge, saved if echo else None, stop, echo_emf),
                               name="emf-bridge", daemon=True)
     os.dup2(write_fd, 1)
     os.close(write_fd)
