@@ -4,7 +4,9 @@ Runs the real thing once per module (a moto server, the cleaning, training, pref
 jobs as processes, the inference server, the local endpoint and API, the `openai` client) — about
 2-3 minutes on 2 shared cores — then checks the report against itself and against the gate's rules
 recomputed here: the verdict follows from the evaluation's numbers, the routing and the registry follow
-the verdict, and the deployed model traces back through the lake to a cleaned data version.
+the verdict, the canary controller's rollout follows the counts it read back from CloudWatch, the
+Constitutional AI stages' pairs reach the preference round, and the deployed model traces back through
+the lake to a cleaned data version.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 import pytest
 
 STAGES = ("corpus", "clean", "clean_chats", "train", "fine_tune", "evaluate", "register_deploy", "serve_users",
-          "build_preferences", "preference_tune", "evaluate_challenger", "register_deploy_challenger", "lineage")
+          "build_preferences", "constitution", "merge_preferences", "preference_tune", "evaluate_challenger",
+          "register_deploy_challenger", "bake_canary", "lineage")
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +107,66 @@ def test_users_fed_back_through_the_api_into_preferences(turn):
 def test_deployed_model_traces_to_its_data_version(turn):
     _, report = turn
     second = report["challenger"]
-    deployed = second["version"] if second["deployed"] else report["first_model"]["version"]
+    promoted = report["rollout"]["decision"] == "promote"
+    deployed = second["version"] if promoted else report["first_model"]["version"]
     lineage = report["deployed"]["lineage"]
     chain = lineage["chain"]
     assert chain[0]["model_version"] == lineage["model_version"] == deployed
     assert chain[-1]["zone"] == "curated"
     assert lineage["data_version"] == chain[-1]["data_version"] == report["data"]["sft"]["data_version"]
     assert lineage["data_version"] in report["data"]["lake_versions"]
-    if second["deployed"]:
+    if promoted:
+        # The challenger trained on the users' pairs plus the constitution's: a preference version of its own.
         assert chain[0]["zone"] == "preferences"
-        assert chain[0]["data_version"] == report["preferences"]["manifest"]["version"]
+        assert chain[0]["data_version"] == report["preference_data"]["version"]
+        assert report["preference_data"]["version"].startswith(report["preferences"]["manifest"]["version"])
         assert chain[1]["model_version"] == report["first_model"]["version"]
+
+
+def test_constitutional_ai_stages_feed_the_preference_round(turn):
+    out, report = turn
+    cai, data = report["constitution"], report["preference_data"]
+    sl, rl = cai["supervised"], cai["ai_feedback"]
+    assert cai["model"] == report["first_model"]["version"] and cai["prompts"] == report["size"]["cai_prompts"]
+    assert sl["answers"] == cai["prompts"] and sl.get("clean", 0) + sl.get("revised", 0) == sl["answers"]
+    assert rl.get("pairs", 0) + sum(v for k, v in rl.items() if k.startswith("dropped.")) == cai["prompts"]
+    assert data["pairs"]["ai_feedback"] == rl.get("pairs", 0)
+    # The training channel holds every source, each row tagged.
+    channel = out / "jobs" / "preference_data" / "output"
+    sources = {}
+    for name in ("train.jsonl", "ai_feedback.jsonl", "cai_revisions.jsonl"):
+        for line in (channel / name).read_text().splitlines():
+            row = json.loads(line)
+            sources[row["source"]] = sources.get(row["source"], 0) + 1
+    assert sources.get("ai_feedback", 0) == data["pairs"]["ai_feedback"]
+    assert sources.get("cai_revision", 0) == data["pairs"]["cai_revision"]
+    manifest = json.loads((channel / "manifest.json").read_text())
+    assert manifest["version"] == data["version"]
+    assert manifest["pairs"]["train"] == sum(sources.values())
+
+
+def test_the_canary_controller_decides_the_rollout(turn):
+    _, report = turn
+    rollout, second = report["rollout"], report["challenger"]
+    if second["gate"] != "pass":
+        assert rollout["decision"] == "none"
+        return
+    cfg, ticks = rollout["config"], rollout["ticks"]
+    assert ticks[0]["action"] == "wait" and ticks[0]["stats"]["requests"] == 0  # before any traffic
+    assert all(t["action"] == "wait" for t in ticks[:-1])
+    last, served = ticks[-1], rollout["served"].get("canary", {"requests": 0, "thumbs_up": 0, "thumbs_down": 0})
+    stats = last["stats"]
+    # The controller's counts, read from CloudWatch, are the ones the users produced through the API.
+    assert stats["requests"] == served["requests"] and stats["errors"] == 0
+    assert (stats["thumbs_up"], stats["thumbs_down"]) == (served["thumbs_up"], served["thumbs_down"])
+    feedback = stats["thumbs_up"] + stats["thumbs_down"]
+    too_disliked = feedback >= cfg["min_feedback"] and stats["thumbs_down"] / feedback > cfg["max_thumbs_down_rate"]
+    expected = "rollback" if too_disliked else "promote" if stats["requests"] >= cfg["min_requests"] else "undecided"
+    assert rollout["decision"] == expected, rollout["reason"]
+    state = {"promote": "promoted", "rollback": "rolled_back", "undecided": "canary"}[expected]
+    assert rollout["routing"]["state"] == state
+    champion = second["version"] if expected == "promote" else report["first_model"]["version"]
+    assert rollout["routing"]["champion"] == champion
 
 
 def test_api_metrics_read_back_from_cloudwatch_match_what_the_users_sent(turn):

@@ -17,8 +17,12 @@ Two stages, as in Bai et al. (2022):
 
     python -m flywheel.feedback.constitution --model runs/champion --out runs/cai [--prompts red_team.jsonl]
 
-writes `sft_channel/` (shards of the revisions), `ai_pairs.jsonl` (preference pairs) and `stats.json`.
-This module knows no training loop and no AWS.
+writes `revisions.jsonl` (prompt, original, revised answer, violated principles), `sft_channel/` (shards
+of the revisions), `ai_pairs.jsonl` (preference pairs) and `stats.json`; `--policy` puts the active system
+policy in front of each prompt, as the chat API does, so the pairs match what the served model sees.
+One set of samples serves both stages: the first of each prompt's two answers is critiqued and revised,
+the pair is judged. `flywheel turn` runs this on its champion and adds both outputs to the preference
+round. This module knows no training loop and no AWS.
 """
 
 from __future__ import annotations
@@ -213,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--judge", default=None, help="module:function(prompt, answer) -> score for the judge principle")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--policy", action="store_true", help="prefix each prompt with the active system policy")
     args = parser.parse_args(argv)
     scorer = None
     if args.judge:
@@ -228,6 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     artifact = load_model(args.model)
     tok = artifact.tokenizer
     prompts = red_team_prompts(args.prompts, args.limit)
+    if args.policy:
+        from flywheel.safety import apply_policy
+
+        prompts = [apply_policy(p) for p in prompts]
     samples = []
     for k, prompt in enumerate(prompts):
         ids, _ = tok.encode_chat(prompt, add_generation_prompt=True)
@@ -237,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     examples, sl_stats = supervised_examples(constitution, prompts, [a for a, _ in samples])
+    (out / "revisions.jsonl").write_text("".join(json.dumps(e) + "\n" for e in examples))
     if examples:
         write_sft_channel(out / "sft_channel", tok, examples, f"cai-sl-{constitution.version}-{artifact.version}")
     pairs, rl_stats = ai_feedback_pairs(constitution, prompts, samples)

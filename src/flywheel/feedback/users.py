@@ -7,6 +7,7 @@ so a debug-sized model can learn it from a few hundred comparisons, and a judge 
 
     choose(["Lists are ordered.", "Glad you asked! Lists are ordered. Hope this helps."])  # -> 1
     judge(prompt, answer_a, answer_b)   # 1.0 if a is preferred, 0.0 if b, 0.5 for a tie
+    score(prompt, answer)               # the same preference as one answer's score (warmth)
     feedback_for(completion)            # the feedback record a user gives an n-choice completion, or None
 
 The demo's simulated users and `training_jobs/evaluate.py --judge flywheel.feedback.users:judge` both
@@ -33,6 +34,11 @@ def choose(answers: list[str]) -> int | None:
 def judge(prompt, a: str, b: str) -> float:
     wa, wb = warmth(a), warmth(b)
     return 1.0 if wa > wb else 0.0 if wa < wb else 0.5
+
+
+def score(prompt, answer: str) -> float:
+    """The preference as a score of one answer (the constitution's judge principle binds this)."""
+    return float(warmth(answer))
 
 
 def feedback_for(completion_id: str, answers: list[str]) -> dict | None:

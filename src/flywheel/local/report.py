@@ -5,6 +5,8 @@ both evaluations, serving latencies and feedback counts, the preference round, t
 lineage) and writes, under `out`:
 
     report.json        the result as is; `preference_round` = {metric, champion, challenger, margin, gate};
+                       `rollout` = the canary bake's decision, controller ticks, share history and rates;
+                       `constitution` = the Constitutional AI stages' counts;
                        `metrics` = {catalogue metric: CloudWatch statistics}, `emf` = documents, malformed
     report.md          stages, data, models, the round's verdict, with the charts linked
     report.html        the same, self-contained apart from the PNGs next to it
@@ -158,6 +160,7 @@ def markdown(result: dict, charts: dict[str, str]) -> str:
                f"{s.get('feedback_sent')} comparisons posted, {s.get('ties')} ties; "
                f"{_fmt(s.get('warm_answer_share'))} of answers warm"),
               f"- {(result.get('preferences') or {}).get('pairs')} preference pairs built from the lake"]
+    lines += constitution_lines(result) + rollout_lines(result)
     metrics, emf = result.get("metrics") or {}, result.get("emf") or {}
     lines += ["", "## Metrics (CloudWatch, read back)", "",
               (f"- {emf.get('documents')} EMF documents from {', '.join(emf.get('logs') or [])}; "
@@ -174,6 +177,49 @@ def markdown(result: dict, charts: dict[str, str]) -> str:
                   for x in samples]
     lines += ["", "## Charts", ""] + [f"![{title}](charts/{file})" for title, file in charts.items()]
     return "\n".join(lines) + "\n"
+
+
+def constitution_lines(result: dict) -> list[str]:
+    cai, data = result.get("constitution"), result.get("preference_data") or {}
+    if not cai:
+        return []
+    sl, rl = cai.get("supervised") or {}, cai.get("ai_feedback") or {}
+    violated = {k.split(".", 1)[1]: v for k, v in sl.items() if k.startswith("violated.")}
+    dropped = {k.split(".", 1)[1]: v for k, v in rl.items() if k.startswith("dropped.")}
+    pairs = data.get("pairs") or {}
+    return ["", "## Constitutional AI", "",
+            (f"- `{cai.get('constitution')}` on {cai.get('prompts')} red-team prompts, two answers each from "
+             f"`{cai.get('model')}`"),
+            (f"- supervised stage: {sl.get('answers', 0)} answers critiqued, {sl.get('clean', 0)} clean, "
+             f"{sl.get('revised', 0)} revised (violations by principle: {json.dumps(violated)})"),
+            (f"- RL stage: {rl.get('pairs', 0)} AI-feedback pairs labelled by the constitution's judge; "
+             f"dropped {json.dumps(dropped)}"),
+            (f"- preference round trained on `{data.get('version')}`: {pairs.get('users')} users' pairs, "
+             f"{pairs.get('ai_feedback')} AI-feedback pairs, {pairs.get('cai_revision')} revisions")]
+
+
+def rollout_lines(result: dict) -> list[str]:
+    r = result.get("rollout")
+    if not r:
+        return []
+    lines = ["", "## Rollout (canary bake)", "", f"- decision: **{r.get('decision')}** ({r.get('reason')})"]
+    cfg = r.get("config") or {}
+    if cfg:
+        lines.append(f"- canary `{r.get('candidate')}` at {cfg.get('share', 0):.0%} of traffic, bake "
+                     f"{cfg.get('bake_seconds')} s; rolls back above {cfg.get('max_error_rate')} errors or "
+                     f"{cfg.get('max_thumbs_down_rate')} thumbs-down")
+    for arm, c in sorted((r.get("served") or {}).items()):
+        lines.append(f"- served by the {arm}: {json.dumps(c)}")
+    if r.get("ticks"):
+        header = ("| tick at (s) | action | state | canary share | requests | errors | thumbs up | thumbs down "
+                  "| thumbs-down rate |")
+        lines += ["", header, "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for t in r["ticks"]:
+            st = t.get("stats") or {}
+            lines.append(f"| {t.get('at_s')} | {t.get('action')} | {t.get('state')} | {_fmt(t.get('canary_share'))} | "
+                         f"{st.get('requests')} | {st.get('errors')} | {st.get('thumbs_up')} | "
+                         f"{st.get('thumbs_down')} | {_fmt(st.get('thumbs_down_rate'))} |")
+    return lines
 
 
 def to_html(md: str) -> str:

@@ -2,7 +2,9 @@
 
     clean → train → fine-tune → evaluate → gate → register → deploy
           → simulated users chat through the REST API (the `openai` client) and give feedback
-          → build preferences from the lake → DPO (champion as reference) → evaluate → gate → register → deploy
+          → build preferences from the lake → Constitutional AI on red-team prompts (critique → revise;
+            AI-feedback pairs) → DPO (champion as reference) → evaluate → gate → register → deploy as a canary
+          → bake: users chat with the canary, the canary controller promotes it or rolls it back
 
 Every job is the script its SageMaker job runs (`training_jobs/prepare_data.py`, `train.py`,
 `preference.py`, `evaluate.py`), started as a local process with the SageMaker contract pointed at
@@ -23,8 +25,24 @@ users are served, the API's and the inference server's EMF log lines are publish
 CloudWatch (`flywheel.observability.local_sink`, as CloudWatch Logs does in AWS) and read back into the
 report's `metrics`.
 
+Constitutional AI (`python -m flywheel.feedback.constitution`, run on the champion): two sampled answers
+to each red-team prompt (behind the same policy the API sends); the first is critiqued against
+`constitution.yaml` and revised where it violates a principle, the pair is labelled by the constitution's
+judge (the safety checks first, then the users' stated preference as its "helpful" principle). Both join
+the users' pairs in the preference round's training channel, tagged by `source`: AI-feedback pairs as
+they are, revisions as pairs of revision over original, whose RPO term (`--rpo-alpha`, the chosen
+answer's NLL) is the supervised fine-tune on the revisions. The merged channel is a preference data
+version of its own, with its manifest in the lake's preferences zone, so lineage still resolves.
+
+The bake: the challenger is deployed as a canary at `CANARY.share` of traffic; users then chat with the
+routed alias through the API and give a thumbs up or down by the same stated preference; their EMF lines
+are published to CloudWatch, and the canary controller Lambda (`functions/canary/handler.py`, the code
+EventBridge runs every few minutes in AWS) is invoked until it promotes or rolls back. Its ticks, the
+share history and the rates it saw are the report's `rollout`; the deployed model is what it decided.
+
 This module does not decide anything itself: the gate (`flywheel.feedback.gate`, run inside the
-evaluation job) decides, and the rollout side effects are `flywheel.feedback.rollout`'s.
+evaluation job) decides, the canary controller decides the rollout, and the rollout side effects are
+`flywheel.feedback.rollout`'s.
 
     flywheel turn --out runs/turn [--seed 0]          # what `make demo` runs
     flywheel turn --out runs/tiny --size tiny         # the end-to-end test's size
@@ -39,7 +57,7 @@ import random
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +78,26 @@ class Size:
     rounds: int  # times each round prompt is asked (each ask: n=2 sampled answers)
     max_tokens: int
     red_team: int
+    cai_prompts: int = 16  # red-team prompts the constitution stages sample (two answers each)
+    bake_requests: int = 24  # chats during the canary's bake (one answer each, then a thumbs)
+    bake_seconds: float = 10.0  # the canary's bake period (an hour in AWS: CanaryConfig's default)
 
 
 SIZES = {
     "demo": Size(modules=5, pretrain_steps=40, sft_steps=200, dpo_steps=40, chat_copies=6, rounds=1,
-                 max_tokens=24, red_team=8),
+                 max_tokens=24, red_team=8, cai_prompts=16, bake_requests=24, bake_seconds=10.0),
     "tiny": Size(modules=3, pretrain_steps=10, sft_steps=200, dpo_steps=30, chat_copies=4, rounds=1,
-                 max_tokens=20, red_team=4),
+                 max_tokens=20, red_team=4, cai_prompts=8, bake_requests=16, bake_seconds=5.0),
 }
+
+
+def canary_config(size: Size):
+    """The bake's canary: half the traffic, so a few dozen chats are evidence; thresholds as in AWS, scaled
+    to that volume (a rollback needs >= 5 ratings with more than half of them thumbs-down, or > 10% errors)."""
+    from flywheel.feedback.gate import CanaryConfig
+
+    return CanaryConfig(share=0.5, bake_seconds=size.bake_seconds, min_requests=5, max_error_rate=0.1,
+                        min_feedback=5, max_thumbs_down_rate=0.5)
 
 
 class Turn:
@@ -93,6 +123,18 @@ class Turn:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         with log.open("w") as fh:
             proc = subprocess.run([sys.executable, str(JOBS / script), *argv], stdout=fh, stderr=subprocess.STDOUT,
+                                  env=env, check=False)
+        if proc.returncode != 0:
+            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
+            raise SystemExit(f"{name} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
+
+    def module_job(self, name: str, module: str, argv: list[str]) -> None:
+        """A library entry point (`python -m module`) as a job, logged like the scripts."""
+        log = self.out / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+        with log.open("w") as fh:
+            proc = subprocess.run([sys.executable, "-m", module, *argv], stdout=fh, stderr=subprocess.STDOUT,
                                   env=env, check=False)
         if proc.returncode != 0:
             tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
@@ -155,7 +197,7 @@ class Turn:
         """Register the candidate (approved or rejected by the gate); deploy it only if the gate passed."""
         from flywheel.api.routing import write_routing
         from flywheel.feedback import rollout
-        from flywheel.feedback.gate import CanaryConfig, RoutingRecord, start_canary
+        from flywheel.feedback.gate import RoutingRecord, start_canary
         from flywheel.local.api import publish_model
         from flywheel.model.artifact import read_meta
 
@@ -173,41 +215,62 @@ class Turn:
                 write_routing(table, RoutingRecord(route="chat", champion=version, reason="first model",
                                                    history=({"at": now, "state": "stable", "champion": version},)))
             else:  # a challenger: a canary the canary controller will promote or roll back
-                rollout.write_transition(table, before, start_canary(before, version, CanaryConfig(), now))
+                rollout.write_transition(table, before, start_canary(before, version, canary_config(self.size), now))
         after = rollout.read_route(table)
         return {"version": version, "gate": evaluation["gate"], "deployed": deployed, "package": package,
                 "routing": None if after is None else after.to_item()}
 
     # ----------------------------------------------------------------------------- the users
-    def serve_users(self, stack, names) -> dict:
-        import httpx
-        import openai
+    @contextmanager
+    def serving(self, stack, names, work: Path):
+        """The serving path `flywheel up` runs: the inference server, the local endpoint, the API front.
 
-        from flywheel.feedback import synthetic, users
+        The handlers' and the server's stdout (their EMF metric lines, as in Lambda) go to `work/api.log`
+        and `work/serve/serve.log`, not to the console; read them after the block, once flushed."""
         from flywheel.local.api import LocalApi, start_inference_server
         from flywheel.local.endpoint import LocalEndpoint
-        from flywheel.observability.local_sink import EmfBridge, read_back
 
-        work = self.out / "serving"
-        prompts = synthetic.prompts_for(synthetic.ROUND_SUBJECTS) * self.size.rounds
-        latencies, log = [], []
-        counts = {"requests": 0, "feedback_sent": 0, "ties": 0, "filtered": 0, "errors": 0}
         work.mkdir(parents=True, exist_ok=True)
         api_log = (work / "api.log").open("w")
         saved_stdout = os.dup(1)
-        since = time.time()
         with ExitStack() as stack_:
-            # The handlers' EMF metric lines go to stdout, as in Lambda: into the log, not the console.
             sys.stdout.flush()
             os.dup2(api_log.fileno(), 1)
-            stack_.callback(lambda: (sys.stdout.flush(), os.dup2(saved_stdout, 1), api_log.close()))
+            stack_.callback(lambda: (sys.stdout.flush(), os.dup2(saved_stdout, 1), os.close(saved_stdout),
+                                     api_log.close()))
             container = start_inference_server(work / "serve")
             stack_.callback(container.stop)
             endpoint = stack_.enter_context(LocalEndpoint(container.url, work / "models", names=names,
                                                           s3_client=stack.client("s3")))
             env = {**self.env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint.url,
                    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-            api = stack_.enter_context(LocalApi(env, workers=2).start(warm=("chat", "feedback")))
+            yield stack_.enter_context(LocalApi(env, workers=2).start(warm=("chat", "feedback")))
+
+    def publish_logs(self, stack, work: Path):
+        """What CloudWatch Logs does for the Lambdas and the endpoint in AWS: their EMF lines become
+        metrics in the stack's CloudWatch. Returns the bridge (names published, malformed lines)."""
+        from flywheel.observability.local_sink import EmfBridge
+
+        bridge = EmfBridge(client=stack.client("cloudwatch"), keep_logs=False)
+        for path in (work / "api.log", work / "serve" / "serve.log"):
+            if path.exists():
+                bridge.feed_file(path)
+        bridge.flush()
+        return bridge
+
+    def serve_users(self, stack, names) -> dict:
+        import httpx
+        import openai
+
+        from flywheel.feedback import synthetic, users
+        from flywheel.observability.local_sink import read_back
+
+        work = self.out / "serving"
+        prompts = synthetic.prompts_for(synthetic.ROUND_SUBJECTS) * self.size.rounds
+        latencies, log = [], []
+        counts = {"requests": 0, "feedback_sent": 0, "ties": 0, "filtered": 0, "errors": 0}
+        since = time.time()
+        with self.serving(stack, names, work) as api:
             client = openai.OpenAI(base_url=api.url, api_key=api.api_key, max_retries=0, timeout=60)
             for k, prompt in enumerate(prompts):
                 counts["requests"] += 1
@@ -244,14 +307,10 @@ class Turn:
                 log.append(entry)
         (work / "conversations.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
         warm = [users.warmth(a) > 0 for e in log for a in e.get("answers", [])]
-        # What CloudWatch Logs does for the Lambdas and the endpoint in AWS: their EMF lines (read once
-        # the processes have stopped and flushed) become metrics in the stack's CloudWatch, read back
-        # under the dashboard's roll-up.
-        bridge = EmfBridge(client=stack.client("cloudwatch"), keep_logs=False)
+        # The EMF lines (read once the processes have stopped and flushed) become metrics in the stack's
+        # CloudWatch, read back under the dashboard's roll-up.
+        bridge = self.publish_logs(stack, work)
         logs = [work / "api.log", work / "serve" / "serve.log"]
-        for path in logs:
-            bridge.feed_file(path)
-        bridge.flush()
         metrics = read_back(bridge.published_names, since, time.time(), client=bridge.client) \
             if bridge.published_names else {}
         emf = {"logs": [str(p.relative_to(self.out)) for p in logs], "documents": bridge.documents,
@@ -269,6 +328,171 @@ class Turn:
         written = write_pair_channel(channel, prefs)
         return {"channel": channel, "pairs": len(prefs.pairs), "lake": lake, "channel_manifest": written,
                 "manifest": prefs.manifest()}
+
+    # ----------------------------------------------------------------------------- Constitutional AI
+    def constitution(self, champion: Path) -> dict:
+        """Both CAI stages on the champion's answers to red-team prompts (see the module docstring)."""
+        out = self.out / "jobs" / "constitution" / "output"
+        self.module_job("constitution", "flywheel.feedback.constitution", [
+            "--model", str(champion), "--out", str(out), "--limit", str(self.size.cai_prompts),
+            "--max-new-tokens", str(self.size.max_tokens), "--judge", "flywheel.feedback.users:score",
+            "--seed", str(self.seed), "--policy"])
+        stats = json.loads((out / "stats.json").read_text())
+        return {"output": out, **stats}
+
+    def merge_channel(self, names, s3, prefs: dict, cai: dict) -> dict:
+        """The preference round's training channel: the users' pairs, the AI-feedback pairs and the
+        revisions (as revision-over-original pairs), each row tagged with its `source`; a data version
+        of its own whose manifest (with the users' version as its parent) is put in the lake."""
+        import hashlib
+        import shutil
+
+        from flywheel.feedback.preferences import content_id, prompt_hash
+
+        users_channel, out = prefs["channel"], self.out / "jobs" / "preference_data" / "output"
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("train.jsonl", "heldout.jsonl"):
+            shutil.copyfile(users_channel / name, out / name)
+        ai_pairs = [json.loads(line) for line in (cai["output"] / "ai_pairs.jsonl").read_text().splitlines() if line]
+        revisions = []
+        for line in (cai["output"] / "revisions.jsonl").read_text().splitlines():
+            if not line:
+                continue
+            ex = json.loads(line)
+            prompt, revised = ex["messages"][:-1], ex["messages"][-1]["content"]
+            if revised == ex["original"]:
+                continue  # nothing to learn from a revision that changed nothing
+            p_hash = prompt_hash(prompt)
+            revisions.append({"pair_id": content_id(p_hash, revised, ex["original"]), "prompt": prompt,
+                              "chosen": [{"role": "assistant", "content": revised}],
+                              "rejected": [{"role": "assistant", "content": ex["original"]}],
+                              "prompt_hash": p_hash, "source": "cai_revision", "violated": ex["violated"],
+                              "constitution": ex["constitution"]})
+        (out / "ai_feedback.jsonl").write_text("".join(json.dumps(p) + "\n" for p in ai_pairs))
+        (out / "cai_revisions.jsonl").write_text("".join(json.dumps(p) + "\n" for p in revisions))
+        digest = hashlib.sha256()
+        for name in ("ai_feedback.jsonl", "cai_revisions.jsonl"):
+            digest.update((out / name).read_bytes())
+        base = prefs["manifest"]
+        version = f"{base['version']}-cai-{digest.hexdigest()[:8]}"
+        manifest = {**base, "version": version, "parent_version": base["version"],
+                    "pair_sources": {**base.get("pair_sources", {}), "ai_feedback": len(ai_pairs),
+                                     "cai_revision": len(revisions)},
+                    "constitution": cai.get("constitution"), "constitution_model": cai.get("model")}
+        manifest["pairs"] = {**base["pairs"], "train": base["pairs"]["train"] + len(ai_pairs) + len(revisions)}
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        key = f"{names.zone_prefix('preferences')}manifests/{version}.json"
+        s3.put_object(Bucket=names.bucket, Key=key, Body=json.dumps(manifest, sort_keys=True).encode())
+        return {"channel": out, "version": version, "manifest_uri": f"s3://{names.bucket}/{key}",
+                "pairs": {"users": prefs["pairs"], "ai_feedback": len(ai_pairs), "cai_revision": len(revisions)}}
+
+    # ----------------------------------------------------------------------------- the canary's bake
+    def controller(self):
+        """The canary controller Lambda's handler, loaded from its folder as Lambda would load it."""
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("flywheel_function_canary",
+                                                      REPO / "functions" / "canary" / "handler.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.lambda_handler
+
+    def bake_canary(self, stack, names) -> dict:
+        """Users chat with the routed alias while the canary bakes; the controller decides (see the docstring)."""
+        import io
+        import uuid
+        from contextlib import redirect_stdout
+        from dataclasses import asdict
+
+        import httpx
+        import openai
+
+        from flywheel.feedback import rollout, synthetic, users
+        from flywheel.local.api import LambdaContext
+
+        table, config = names.dynamo_table("routing"), canary_config(self.size)
+        record = rollout.read_route(table)
+        if record is None or record.state != "canary":
+            return {"decision": "none", "reason": "no canary was deployed (the challenger failed its gate)",
+                    "ticks": [], "share_history": []}
+        candidate, started = record.canary, record.canary_since or time.time()
+        # The function's environment (infra/components/canary.py sets the same variables in AWS), only
+        # while it runs: the API's worker processes started in between must not inherit it.
+        lambda_env = {"CANARY_CONFIG": json.dumps(asdict(config)), "CANARY_ROUTE": "chat",
+                      "POWERTOOLS_SERVICE_NAME": "canary", "POWERTOOLS_METRICS_NAMESPACE": names.metrics_namespace,
+                      "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        saved_env = {k: os.environ.get(k) for k in lambda_env}
+        printed, ticks, loaded = io.StringIO(), [], []
+
+        def tick() -> dict:
+            event = {"source": "aws.events", "detail-type": "Scheduled Event", "time": time.time()}
+            os.environ.update(lambda_env)
+            try:
+                if not loaded:  # the cold start, inside the function's environment
+                    loaded.append(self.controller())
+                with redirect_stdout(printed):  # its EMF lines (CanaryShare, Rollbacks): published below
+                    outcome = loaded[0](event, LambdaContext("canary", str(uuid.uuid4()), 60))
+            finally:
+                for key, value in saved_env.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+            ticks.append({"at_s": round(time.time() - started, 2), **outcome})
+            return outcome
+
+        tick()  # before any traffic: the controller waits, having no evidence
+        work = self.out / "bake"
+        served = {}
+        prompts = synthetic.prompts_for(synthetic.EVAL_SUBJECTS + synthetic.ROUND_SUBJECTS)
+        with self.serving(stack, names, work) as api:
+            client = openai.OpenAI(base_url=api.url, api_key=api.api_key, max_retries=0, timeout=60)
+            for k in range(self.size.bake_requests):
+                try:
+                    completion = client.chat.completions.create(
+                        model="flywheel", messages=[{"role": "user", "content": prompts[k % len(prompts)]}], n=1,
+                        temperature=1.0, max_tokens=self.size.max_tokens, user=f"bake-user-{k}",
+                        seed=self.seed * 10_000 + 5_000 + k)
+                except openai.APIError as exc:
+                    served.setdefault("failed", {"requests": 0, "errors": 0})
+                    served["failed"]["requests"] += 1
+                    served["failed"]["errors"] += 1
+                    served["failed"]["last_error"] = str(exc)[:200]
+                    continue
+                arm = "canary" if completion.model == candidate else "champion"
+                counts = served.setdefault(arm, {"version": completion.model, "requests": 0, "thumbs_up": 0,
+                                                 "thumbs_down": 0})
+                counts["requests"] += 1
+                verdict = users.feedback_for(completion.id, [completion.choices[0].message.content or ""])
+                reply = httpx.post(f"{api.url}/feedback", json=verdict, timeout=30, headers={"x-api-key": api.api_key})
+                if reply.status_code >= 400:
+                    raise RuntimeError(f"feedback refused ({reply.status_code}): {reply.text[:300]}")
+                counts[f"thumbs_{verdict['thumbs']}"] += 1
+        self.publish_logs(stack, work)
+        deadline = time.time() + config.bake_seconds + 30
+        while ticks[-1]["action"] not in ("promote", "rollback") and time.time() < deadline:
+            remaining = config.bake_seconds - (time.time() - started)
+            time.sleep(min(max(remaining, 0.0) + 0.5, 5.0))  # EventBridge's rate(5 minutes), compressed
+            tick()
+        from flywheel.observability.local_sink import EmfBridge
+
+        bridge = EmfBridge(client=stack.client("cloudwatch"), keep_logs=False)
+        bridge.feed_lines(printed.getvalue().splitlines())
+        bridge.flush()
+        (work / "controller.log").write_text(printed.getvalue())
+        after = rollout.read_route(table)
+        final = ticks[-1]
+        share = [{"at_s": 0.0, "state": "canary", "canary_share": record.canary_share, "candidate_share":
+                  record.canary_share}]
+        for t in ticks:
+            if "state" in t:
+                candidate_share = {"promoted": 1.0, "rolled_back": 0.0}.get(t["state"], t.get("canary_share", 0.0))
+                share.append({"at_s": t["at_s"], "state": t["state"], "canary_share": t.get("canary_share", 0.0),
+                              "candidate_share": candidate_share})
+        return {"decision": final["action"] if final["action"] in ("promote", "rollback") else "undecided",
+                "reason": final.get("reason"), "candidate": candidate, "config": asdict(config),
+                "stats": final.get("stats"), "served": served, "ticks": ticks, "share_history": share,
+                "controller_metrics": sorted(bridge.published_names), "routing": None if after is None else after.to_item()}
 
     def trace(self, names, s3, model: Path) -> dict:
         """From a model back to the cleaned data it descends from, read from the lake.
@@ -358,8 +582,10 @@ class Turn:
 
             serving = self.stage("serve_users", self.serve_users, stack, names)
             prefs = self.stage("build_preferences", self.build_preferences, names)
+            cai = self.stage("constitution", self.constitution, champion)
+            merged = self.stage("merge_preferences", self.merge_channel, names, s3, prefs, cai)
             self.stage("preference_tune", self.job, "preference_tune", "preference.py", [
-                "--objective", "dpo", "--init-from", str(champion), "--train-dir", str(prefs["channel"]),
+                "--objective", "dpo", "--init-from", str(champion), "--train-dir", str(merged["channel"]),
                 "--max-steps", str(self.size.dpo_steps), "--batch-size", "8", "--lr", "2e-4", "--beta", "0.1",
                 "--rpo-alpha", "1.0", *self.training_args("preference_tune")])
             challenger = self.out / "jobs" / "preference_tune" / "model"
@@ -375,18 +601,19 @@ class Turn:
                                                 "--judge", "flywheel.feedback.users:judge"])
             second = self.stage("register_deploy_challenger", self.register_and_deploy, names, s3, challenger,
                                 second_eval)
+            rollout = self.stage("bake_canary", self.bake_canary, stack, names)
 
             from flywheel.data.lake import Lake
 
-            deployed_dir = challenger if second["deployed"] else champion
+            deployed_dir = challenger if rollout["decision"] == "promote" else champion
             lineage = self.stage("lineage", self.trace, names, s3, deployed_dir)
             versions = Lake(names).versions()
 
         return self.report_data(started, pretrain, sft, first_eval, first, serving, prefs, second_eval, second,
-                                lineage, versions, deployed_dir)
+                                lineage, versions, deployed_dir, cai, merged, rollout)
 
     def report_data(self, started, pretrain, sft, first_eval, first, serving, prefs, second_eval, second,
-                    lineage, versions, deployed_dir) -> dict:
+                    lineage, versions, deployed_dir, cai, merged, rollout) -> dict:
         def data(m):
             return {k: m.get(k) for k in ("data_version", "kind", "documents_in", "documents_kept", "dropped")}
 
@@ -406,6 +633,12 @@ class Turn:
             "serving": {k: v for k, v in serving.items() if k not in ("metrics", "emf")},
             "metrics": serving["metrics"], "emf": serving["emf"],
             "preferences": {k: v for k, v in prefs.items() if k != "channel"},
+            "constitution": {"constitution": cai.get("constitution"), "model": cai.get("model"),
+                             "prompts": cai.get("prompts"), "supervised": cai.get("supervised"),
+                             "ai_feedback": cai.get("ai_feedback")},
+            "preference_data": {"version": merged["version"], "manifest_uri": merged["manifest_uri"],
+                                "pairs": merged["pairs"]},
+            "rollout": rollout,
             "challenger": {"evaluation": second_eval, **second},
             "preference_round": second_eval["preference_round"],
             "deployed": {"path": str(deployed_dir), "lineage": lineage},
