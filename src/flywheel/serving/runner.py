@@ -2,11 +2,12 @@
 
 - `prefill(slot, ids, start)`  runs a prompt (or the rest of one) into a cache slot; returns the last
                                position's logits (V,).
-- `decode(tokens, positions, batch)`  one token for each of the first `batch` slots; rows may be at
+- `decode(tokens, positions)`  one token for each of the first B = len(tokens) slots; rows may be at
                                different positions; returns logits (B, V).
 
-The engine keeps its running sequences in slots 0..B-1 so the decode step reads the cache as a view
-(`slots=slice(0, B)`): no gather, no per-row Python beyond building two small index tensors.
+Both run through `flywheel.model.decode.Decoder`, the GPT's lean inference step (no module calls,
+bmm attention, the pad token masked inside the output layer). The engine keeps its running sequences
+in slots 0..B-1 so the decode step reads the cache as a view: no gather of the whole cache per step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
 otherwise `auto` is int8 dynamic quantization of the Linear layers on CPU and bf16 on CUDA. Knows no
@@ -20,6 +21,7 @@ import warnings
 import torch
 
 from flywheel.model.artifact import Artifact
+from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
 
 
@@ -68,30 +70,20 @@ class ModelRunner:
         self.cache = KVCache.allocate(self.config, n_slots, device=self.device, dtype=cache_dtype)
         self.max_len = self.cache.max_len
         self.pad_id = artifact.tokenizer.pad_id
+        # The lean step (flywheel.model.decode) runs prefill and decode; padding is never a real
+        # next token, so it is masked inside the output layer.
+        self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
 
     @property
     def n_slots(self) -> int:
         return self.cache.n_slots
 
-    @torch.inference_mode()
     def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
-        idx = torch.tensor([ids], device=self.device)  # (1, T)
-        positions = torch.arange(start, start + len(ids), device=self.device)[None]  # (1, T)
-        logits = self.model(idx, positions=positions, cache=self.cache, slots=slice(slot, slot + 1))
-        return self._mask(logits[0, -1].float())  # (V,)
+        return self.decoder.prefill(slot, ids, start)  # (V,) float32
 
-    @torch.inference_mode()
     def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
-        B = len(tokens)
-        idx = torch.tensor(tokens, device=self.device).view(B, 1)  # (B, 1)
-        pos = torch.tensor(positions, device=self.device).view(B, 1)  # (B, 1)
-        logits = self.model(idx, positions=pos, cache=self.cache, slots=slice(0, B))
-        return self._mask(logits[:, -1].float())  # (B, V)
+        return self.decoder.decode(tokens, positions)  # (B, V) float32
 
     def copy(self, src: int, dst: int, length: int) -> None:
         if length > 0 and src != dst:
             self.cache.copy_prefix(src, dst, length)
-
-    def _mask(self, logits: torch.Tensor) -> torch.Tensor:
-        logits[..., self.pad_id] = float("-inf")  # padding is never a real next token
-        return logits

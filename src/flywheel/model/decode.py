@@ -1,0 +1,144 @@
+"""A lean, inference-only decode step for a GPT: one new token per row over a `KVCache`.
+
+Serving decodes one token per running sequence per step, so at the sizes this project serves the step
+costs far more in per-call Python (module `__call__`, index tensors, `.float()` copies, dispatcher
+round trips) than in arithmetic. `Decoder` reads the GPT's weights once into flat per-layer tuples
+(the attention's fused QKV matrix as it is) and runs the step as a straight line of tensor calls:
+no `nn.Module` calls, index tensors built once per step rather than once per layer, the pad logit
+masked through the output layer's bias, and one attention mask per step shared by every layer.
+
+It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
+untouched, and `decode` computes exactly what `GPT.forward` does for a (B, 1) input with
+`slots=slice(0, B)` (tests/model/test_decode.py compares them). It works for fp32 and bf16 models and
+for models whose Linear layers `torch.ao.quantization.quantize_dynamic` turned into int8 dynamic
+ones (it calls their packed kernels directly). It knows no scheduling and no HTTP.
+
+    dec = Decoder(model, cache, mask_token=pad_id)
+    logits = dec.decode(tokens, positions)    # lists of B ints -> (B, V) float32 logits
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from flywheel.model.gpt import GPT, KVCache
+
+
+def _linear(module: nn.Module):
+    """(weight, bias, packed): a plain Linear's tensors, or a dynamic-int8 Linear's packed params."""
+    if isinstance(module, nn.Linear):
+        return module.weight.detach(), None if module.bias is None else module.bias.detach(), None
+    packed = getattr(getattr(module, "_packed_params", None), "_packed_params", None)
+    if packed is None:
+        raise TypeError(f"the lean decoder does not know how to run {type(module).__name__}")
+    return None, None, packed
+
+
+class Decoder:
+    """The decode step of `model` writing into `cache`; see the module docstring."""
+
+    def __init__(self, model: GPT, cache: KVCache, mask_token: int | None = None):
+        cfg = model.config
+        self.n_head, self.head_dim, self.n_embd = cfg.n_head, cfg.head_dim, cfg.n_embd
+        self.eps, self.scale = cfg.layer_norm_eps, 1.0 / cfg.head_dim ** 0.5
+        self.cache = cache
+        tr = model.transformer
+        self.wte, self.wpe = tr.wte.weight.detach(), tr.wpe.weight.detach()
+        self.dtype = self.wte.dtype
+        self._int8_op = torch.ops.quantized.linear_dynamic.default
+        self.layers = []
+        for block in tr.h:
+            self.layers.append((
+                block.ln_1.weight.detach(), _detach(block.ln_1.bias),
+                _linear(block.attn.c_attn), _linear(block.attn.c_proj),
+                block.ln_2.weight.detach(), _detach(block.ln_2.bias),
+                _linear(block.mlp.c_fc), _linear(block.mlp.c_proj),
+            ))
+        self.ln_f = (tr.ln_f.weight.detach(), _detach(tr.ln_f.bias))
+        weight, _, packed = _linear(model.lm_head)  # tied to wte; no bias of its own
+        # A bias of zeros with -inf at the masked token (padding, never a real next token) masks it
+        # inside the output layer instead of in a separate op per step. The int8 kernel returns
+        # float32 and its packed params hold no bias, so there it is added after.
+        head_bias = torch.zeros(cfg.vocab_size, dtype=torch.float32 if packed is not None else self.dtype,
+                                device=self.wte.device)
+        if mask_token is not None:
+            head_bias[mask_token] = float("-inf")
+        self.lm_head = (weight, head_bias, packed)
+        self.device = self.wte.device
+
+    def _lin(self, x: torch.Tensor, params) -> torch.Tensor:
+        weight, bias, packed = params
+        if packed is None:
+            return F.linear(x, weight, bias)
+        return self._int8_op(x, packed, True)  # reduce_range, as quantize_dynamic's module does
+
+    @torch.inference_mode()
+    def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
+        """Logits (B, V) float32 for one new token per row; row i lives in cache slot i.
+
+        `positions[i]` is the position `tokens[i]` takes (= how many tokens row i already cached).
+        """
+        B = len(tokens)
+        idx = torch.tensor(tokens, dtype=torch.long, device=self.device).view(B, 1)
+        pos = torch.tensor(positions, dtype=torch.long, device=self.device).view(B, 1)
+        return self._forward(idx, pos, 0, max(positions) + 1)
+
+    @torch.inference_mode()
+    def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
+        """Run `ids` into cache slot `slot` at positions start, start+1, ...; the last one's logits (V,)."""
+        T = len(ids)
+        if not T:
+            raise ValueError("prefill needs at least one token")
+        idx = torch.tensor(ids, dtype=torch.long, device=self.device).view(1, T)
+        pos = torch.arange(start, start + T, device=self.device).view(1, T)
+        return self._forward(idx, pos, slot, start + T)[0]
+
+    def _forward(self, idx: torch.Tensor, pos: torch.Tensor, first_slot: int, span: int) -> torch.Tensor:
+        """idx, pos (B, T) into slots first_slot..first_slot+B-1; logits (B, V) of each row's last token.
+
+        `span` (a Python int, so no device sync) is one past the furthest position any row reaches.
+        """
+        B, T = idx.shape
+        H, D, C = self.n_head, self.head_dim, self.n_embd
+        if span > self.cache.max_len:
+            raise ValueError(f"position {span - 1} is beyond the cache ({self.cache.max_len})")
+        dev, slots = self.device, slice(first_slot, first_slot + B)
+        rows = torch.arange(B, device=dev)[:, None]  # (B, 1) broadcasts against pos (B, T)
+        x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
+        # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
+        # One additive mask (B*H, T, span) for every layer: the scores' starting value in baddbmm.
+        mask = torch.zeros(B, H, T, span, dtype=self.dtype, device=dev)
+        mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
+        mask = mask.view(B * H, T, span)
+        lin, ck_all, cv_all, eps = self._lin, self.cache.k, self.cache.v, self.eps
+        for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
+            h = F.layer_norm(x, (C,), w1, b1, eps)
+            qkv = lin(h, attn).view(B, T, 3, H, D)
+            ck, cv = ck_all[layer][slots], cv_all[layer][slots]  # (B, H, S, D) views: no gather
+            ck[rows, :, pos] = qkv[:, :, 1].to(ck.dtype)  # (B, T, H, D) at each row's positions
+            cv[rows, :, pos] = qkv[:, :, 2].to(cv.dtype)
+            keys = ck[:, :, :span].reshape(B * H, span, D).to(x.dtype)  # a view: (B, H) merge
+            values = cv[:, :, :span].reshape(B * H, span, D).to(x.dtype)
+            q = qkv[:, :, 0].transpose(1, 2).reshape(B * H, T, D)  # a view when T == 1
+            # Plain bmm attention: with one query a row it beats SDPA's CPU kernels, which spin
+            # their worker threads per call.
+            scores = torch.baddbmm(mask, q, keys.transpose(1, 2), alpha=self.scale)  # (B*H, T, span)
+            y = torch.bmm(torch.softmax(scores, dim=-1), values)  # (B*H, T, D)
+            if T > 1:
+                y = y.view(B, H, T, D).transpose(1, 2)
+            x = x + lin(y.reshape(B * T, C), proj)
+            h = F.layer_norm(x, (C,), w2, b2, eps)
+            x = x + lin(F.gelu(lin(h, fc), approximate="tanh"), fc_proj)
+        if T > 1:
+            x = x.view(B, T, C)[:, -1]  # only the last position's logits are wanted
+        x = F.layer_norm(x, (C,), self.ln_f[0], self.ln_f[1], eps)
+        weight, bias, packed = self.lm_head
+        if packed is None:
+            return F.linear(x, weight, bias).float()
+        return self._int8_op(x, packed, True).add_(bias)
+
+
+def _detach(t: torch.Tensor | None) -> torch.Tensor | None:
+    return None if t is None else t.detach()

@@ -1,0 +1,76 @@
+"""The lean decode step computes what GPT.forward computes: same logits, same cache contents."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from flywheel.model import GPT, KVCache, preset
+from flywheel.model.decode import Decoder
+
+PAD = 0
+
+
+def _reference(model: GPT, cache: KVCache, idx: list[list[int]], pos: list[list[int]], slots: slice):
+    with torch.inference_mode():
+        logits = model(torch.tensor(idx), positions=torch.tensor(pos), cache=cache, slots=slots)[:, -1].float()
+        logits[:, PAD] = float("-inf")
+    return logits
+
+
+def _run_both(model: GPT, dtype=torch.float32):
+    """Prefill three prompts (the first in two pieces, as prefix caching does), then decode 6 steps."""
+    ref_cache = KVCache.allocate(model.config, 4, dtype=dtype)
+    cache = KVCache.allocate(model.config, 4, dtype=dtype)
+    dec = Decoder(model, cache, mask_token=PAD)
+    gen = torch.Generator().manual_seed(1)
+    prompts = [torch.randint(1, model.config.vocab_size, (n,), generator=gen).tolist() for n in (20, 3, 33)]
+    pairs = []
+    for slot, p in enumerate(prompts):
+        want = _reference(model, ref_cache, [p], [list(range(len(p)))], slice(slot, slot + 1))[0]
+        dec.prefill(slot, p[:2], 0)
+        got = dec.prefill(slot, p[2:], 2)
+        pairs.append((want, got))
+    tokens, positions = [7, 8, 9], [len(p) for p in prompts]
+    for _ in range(6):
+        want = _reference(model, ref_cache, [[t] for t in tokens], [[q] for q in positions], slice(0, 3))
+        got = dec.decode(tokens, positions)
+        pairs.append((want, got))
+        tokens, positions = got.argmax(-1).tolist(), [q + 1 for q in positions]
+    return pairs, ref_cache, cache
+
+
+def test_lean_decode_equals_the_model_forward_in_fp32():
+    torch.manual_seed(0)
+    model = GPT(preset("debug", vocab_size=96)).eval()
+    pairs, ref_cache, cache = _run_both(model)
+    for want, got in pairs:
+        assert got.dtype == torch.float32 and torch.isinf(got[..., PAD]).all()
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert torch.equal(got.argmax(-1), want.argmax(-1))
+    torch.testing.assert_close(cache.k[:, :3], ref_cache.k[:, :3], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(cache.v[:, :3], ref_cache.v[:, :3], rtol=1e-5, atol=1e-6)
+
+
+def test_lean_decode_runs_int8_dynamic_linears():
+    torch.manual_seed(0)
+    model = GPT(preset("debug", vocab_size=96)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        qmodel = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    pairs, _, _ = _run_both(qmodel)
+    for want, got in pairs:
+        # Activations are quantized per call, so float-order differences may move a value by one
+        # quantization step; the logits still agree closely.
+        torch.testing.assert_close(got, want, rtol=0.05, atol=0.05)
+
+
+def test_lean_decode_refuses_positions_beyond_the_cache():
+    model = GPT(preset("debug", vocab_size=96)).eval()
+    dec = Decoder(model, KVCache.allocate(model.config, 2))
+    with pytest.raises(ValueError, match="beyond the cache"):
+        dec.decode([1], [model.config.block_size])
+    with pytest.raises(ValueError, match="at least one token"):
+        dec.prefill(0, [], 0)
