@@ -25,7 +25,12 @@ from infra import config
 from infra.components.api import Api, ApiArgs
 from infra.components.datalake import DataLake, DataLakeArgs
 from infra.components.network import Network, NetworkArgs
-from infra.components.observability import Observability, ObservabilityArgs, drift_alarm_name
+from infra.components.observability import (
+    EmfForwarderArgs,
+    Observability,
+    ObservabilityArgs,
+    drift_alarm_name,
+)
 from infra.components.registry import Registry, RegistryArgs
 from infra.components.serving import Serving, ServingArgs
 from infra.components.training import Training, TrainingArgs
@@ -48,7 +53,8 @@ serving = Serving("serving", ServingArgs(
     names=names, region=cfg.region, serving=cfg.serving, account_id=account_id, partition=partition,
     bucket_arn=lake.bucket_arn, kms_key_arn=lake.kms_key_arn,
     inference_repository_arn=registry.repository_arns["inference"],
-    inference_repository_url=registry.repository_urls["inference"], **vpc))
+    inference_repository_url=registry.repository_urls["inference"], lambda_runtime=cfg.api.runtime,
+    powertools_layer_version=cfg.api.powertools_layer_version, log_retention_days=cfg.lake.log_retention_days, **vpc))
 
 training = Training("training", TrainingArgs(
     names=names, region=cfg.region, training=cfg.training, account_id=account_id, partition=partition,
@@ -67,7 +73,10 @@ api = Api("api", ApiArgs(
 
 observability = Observability("observability", ObservabilityArgs(
     names=names, region=cfg.region, observability=cfg.observability, kms_key_arn=lake.kms_key_arn,
-    log_group_names=api.log_group_names))
+    log_group_names=api.log_group_names,
+    forwarder=EmfForwarderArgs(account_id=account_id, runtime=cfg.api.runtime,
+                               powertools_layer_version=cfg.api.powertools_layer_version,
+                               log_retention_days=cfg.lake.log_retention_days)))
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("openaiBaseUrl", api.url.apply(lambda url: f"{url}/v1"))

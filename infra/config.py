@@ -67,6 +67,14 @@ class ServingConfig:
     invocations_per_instance: int = 100  # target-tracking set point, per instance per minute
     canary_percent: int = 10
     canary_wait_s: int = 600
+    # The routing canary's controller Lambda (flywheel.feedback.gate.CanaryConfig): how often it runs, how
+    # long a canary bakes before promotion, and the rates that roll it back (each once it has evidence).
+    canary_schedule: str = "rate(5 minutes)"
+    canary_bake_s: int = 3600
+    canary_min_requests: int = 50
+    canary_max_error_rate: float = 0.02
+    canary_min_feedback: int = 20
+    canary_max_thumbs_down_rate: float = 0.4
     capture_percent: int = 100
     # Set to e.g. ml.g5.xlarge to also host the champion on a GPU single-model endpoint.
     gpu_instance_type: str = ""

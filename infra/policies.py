@@ -17,7 +17,7 @@ VERSION = "2012-10-17"
 STAR_ONLY_ACTIONS = frozenset({
     "ecr:GetAuthorizationToken",
     "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-    "cloudwatch:PutMetricData",
+    "cloudwatch:PutMetricData", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics",
     "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions", "ec2:DescribeSubnets",
     "ec2:DescribeSecurityGroups",
     "logs:DescribeLogGroups",

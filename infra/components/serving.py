@@ -6,7 +6,8 @@ writing its `model.tar.gz` there (the loop does that), not changing this stack. 
 traffic to the new fleet in a canary step and roll back on their own when the rollback alarms fire
 (5xx and model latency on this endpoint; they exist before the endpoint so it can name them). AWS runs
 bring-your-own-container multi-model endpoints on CPU only; the GPU option hosts the champion artifact
-as a single-model endpoint. The endpoint waits for `serving.deployEndpoint` (the image must be pushed).
+as a single-model endpoint. The endpoint waits for `serving.deployEndpoint` (the image must be pushed);
+with it comes the routing canary's controller, a scheduled Lambda (infra/components/canary.py).
 
 What it does not know: what the container does (containers/inference), which model is champion.
 """
@@ -22,6 +23,7 @@ import pulumi_aws as aws
 from flywheel.names import StackNames
 from flywheel.observability import catalogue
 from infra import policies
+from infra.components.canary import CanaryControllerArgs, add_canary_controller
 
 VARIANT = "primary"
 
@@ -49,6 +51,13 @@ def rollback_alarm_specs(names: StackNames, period_s: int = 60) -> list[dict]:
     ]
 
 
+def canary_config(serving) -> dict:
+    """The controller's CANARY_CONFIG from the serving config (flywheel.feedback.gate.CanaryConfig fields)."""
+    return {"share": serving.canary_percent / 100, "bake_seconds": float(serving.canary_bake_s),
+            "min_requests": serving.canary_min_requests, "max_error_rate": serving.canary_max_error_rate,
+            "min_feedback": serving.canary_min_feedback, "max_thumbs_down_rate": serving.canary_max_thumbs_down_rate}
+
+
 @dataclass(frozen=True)
 class ServingArgs:
     names: StackNames
@@ -62,6 +71,10 @@ class ServingArgs:
     partition: pulumi.Input[str] = "aws"
     subnet_ids: pulumi.Input[list[str]] | None = None
     security_group_id: pulumi.Input[str] | None = None
+    # The canary controller Lambda's runtime, Powertools layer and log retention (the API's settings).
+    lambda_runtime: str = "python3.12"
+    powertools_layer_version: int = 18
+    log_retention_days: int = 365
 
 
 class Serving(pulumi.ComponentResource):
@@ -161,6 +174,14 @@ class Serving(pulumi.ComponentResource):
                     .PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
                         predefined_metric_type="SageMakerVariantInvocationsPerInstance")),
                 opts=child)
+
+            # The routing canary's controller (infra/components/canary.py): the loop deploys a challenger as a
+            # canary in the routing record, this scheduled Lambda promotes it or rolls it back.
+            self.canary_controller = add_canary_controller(self, f"{name}-canary", CanaryControllerArgs(
+                names=n, region=args.region, account_id=args.account_id, kms_key_arn=args.kms_key_arn,
+                partition=args.partition, schedule=cfg.canary_schedule, canary_config=canary_config(cfg),
+                runtime=args.lambda_runtime, powertools_layer_version=args.powertools_layer_version,
+                log_retention_days=args.log_retention_days))
 
             if cfg.gpu_instance_type:
                 gpu_model = aws.sagemaker.Model(
