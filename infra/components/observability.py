@@ -8,6 +8,15 @@ whose dimension values are fixed. The "jump" alarms (moderation flag rate, thumb
 anomaly detection bands on the rate rather than a fixed threshold. The drift alarm's name is known in
 advance (policies.alarm_name) so Training can start the pipeline on it.
 
+EMF forwarding: in AWS only a Lambda's embedded-metric-format lines become metrics by themselves. The
+SageMaker endpoint's container and the training and processing jobs print the same catalogue lines into
+their log groups, so (when given `EmfForwarderArgs`) this layer creates those log groups (retention, KMS),
+a subscription filter on each whose pattern matches the Flywheel namespace in `_aws`, and the forwarder
+Lambda (`functions/emf_forwarder`) they deliver to, which publishes with the code the local bridge runs.
+Its role may write its own logs, its dead-letter queue, traces and metrics in the Flywheel namespace
+only; only CloudWatch Logs, from those groups in this account, may invoke it. The training and
+processing groups are per account: a second stack in the same account must not create them again.
+
 What it does not know: how the metrics are produced (the catalogue's emitters).
 """
 
@@ -22,6 +31,9 @@ import pulumi_aws as aws
 from flywheel.names import StackNames
 from flywheel.observability import catalogue as cat
 from infra import policies
+from infra.components.api import FUNCTIONS_DIR, HANDLER, package_files, powertools_layer_arn
+
+FORWARDER = "emf_forwarder"  # the folder under functions/
 
 # ---- dashboard ------------------------------------------------------------------------------------
 
@@ -231,6 +243,33 @@ SAVED_QUERIES = {
 }
 
 
+# ---- EMF forwarding ---------------------------------------------------------------------------------
+
+
+def emf_source_log_groups(names: StackNames) -> dict[str, str]:
+    """The log groups SageMaker writes whose EMF lines nothing else turns into metrics, by role."""
+    return {"endpoint": f"/aws/sagemaker/Endpoints/{names.endpoint}",
+            "training": "/aws/sagemaker/TrainingJobs",
+            "processing": "/aws/sagemaker/ProcessingJobs"}
+
+
+def emf_filter_pattern(namespace: str = cat.NAMESPACE) -> str:
+    """A JSON filter pattern matching the EMF documents of one namespace (as the catalogue renders them:
+    one CloudWatchMetrics directive per line); every other line stays out of the forwarder."""
+    return f'{{ $._aws.CloudWatchMetrics[0].Namespace = "{namespace}" }}'
+
+
+@dataclass(frozen=True)
+class EmfForwarderArgs:
+    account_id: pulumi.Input[str]
+    runtime: str = "python3.12"
+    powertools_layer_version: int = 18
+    log_retention_days: int = 365
+    concurrency: int = 5  # deliveries are small and asynchronous; a handful at once is plenty
+    memory_mb: int = 256
+    timeout_s: int = 60
+
+
 @dataclass(frozen=True)
 class ObservabilityArgs:
     names: StackNames
@@ -238,11 +277,13 @@ class ObservabilityArgs:
     observability: object  # config.ObservabilityConfig
     kms_key_arn: pulumi.Input[str]
     log_group_names: dict[str, pulumi.Input[str]]
+    forwarder: EmfForwarderArgs | None = None  # None: no EMF forwarding (SageMaker's EMF stays in its logs)
 
 
 class Observability(pulumi.ComponentResource):
     topic_arn: pulumi.Output[str]
     dashboard_name: pulumi.Output[str]
+    forwarder_arn: pulumi.Output[str] | None
     alarm_names: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
@@ -280,10 +321,62 @@ class Observability(pulumi.ComponentResource):
                 f"{name}-query-{query}", name=f"flywheel/{n.stack}/{query}", query_string=text,
                 log_group_names=list(args.log_group_names.values()), opts=child)
 
+        self.forwarder_arn = self._emf_forwarder(name, args, tags) if args.forwarder else None
         self.topic_arn = topic.arn
         self.dashboard_name = dashboard.dashboard_name
         self.alarm_names = {role: a.name for role, a in alarms.items()}
-        self.register_outputs({"topic_arn": topic.arn, "dashboard_name": dashboard.dashboard_name})
+        self.register_outputs({"topic_arn": topic.arn, "dashboard_name": dashboard.dashboard_name,
+                               "forwarder_arn": self.forwarder_arn})
+
+    def _emf_forwarder(self, name: str, args: ObservabilityArgs, tags: dict) -> pulumi.Output[str]:
+        """The forwarder Lambda and the subscriptions that feed it; returns the function's ARN."""
+        n, fwd, child = args.names, args.forwarder, pulumi.ResourceOptions(parent=self)
+        fn_name = policies.physical_name(n, "emf-forwarder")
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-emf-forwarder-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=fwd.log_retention_days,
+            kms_key_id=args.kms_key_arn, tags=tags, opts=child)
+        dlq = aws.sqs.Queue(
+            f"{name}-emf-forwarder-dlq", name=policies.physical_name(n, "emf-forwarder-dlq", 80),
+            kms_master_key_id=args.kms_key_arn, message_retention_seconds=14 * 24 * 3600, tags=tags, opts=child)
+        role = aws.iam.Role(
+            f"{name}-emf-forwarder-role", name=policies.physical_name(n, "emf-forwarder"), tags=tags,
+            assume_role_policy=pulumi.Output.from_input(fwd.account_id).apply(
+                lambda a: json.dumps(policies.assume_role("lambda.amazonaws.com", a))), opts=child)
+        # Own logs, own dead-letter queue, traces, the key, and PutMetricData in Flywheel's namespace only.
+        policy = aws.iam.RolePolicy(
+            f"{name}-emf-forwarder-policy", role=role.id,
+            policy=pulumi.Output.all(log_group.arn, dlq.arn, args.kms_key_arn).apply(
+                lambda v: json.dumps(policies.lambda_policy(log_group_arn=v[0], dead_letter_queue_arn=v[1],
+                                                            kms_key_arn=v[2],
+                                                            metrics_namespace=n.metrics_namespace))),
+            opts=child)
+        files = package_files(FUNCTIONS_DIR / FORWARDER)
+        function = aws.lambda_.Function(
+            f"{name}-emf-forwarder", name=fn_name, role=role.arn, runtime=fwd.runtime, handler=HANDLER,
+            code=pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in files.items()}),
+            layers=[powertools_layer_arn(args.region, fwd.powertools_layer_version, fwd.runtime)],
+            memory_size=fwd.memory_mb, timeout=fwd.timeout_s, reserved_concurrent_executions=fwd.concurrency,
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
+            kms_key_arn=args.kms_key_arn,
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
+                "FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack,
+                "POWERTOOLS_SERVICE_NAME": "emf-forwarder", "POWERTOOLS_METRICS_NAMESPACE": n.metrics_namespace}),
+            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]))
+        for role_, group_name in emf_source_log_groups(n).items():
+            group = aws.cloudwatch.LogGroup(
+                f"{name}-sagemaker-{role_}-logs", name=group_name, retention_in_days=fwd.log_retention_days,
+                kms_key_id=args.kms_key_arn, tags=tags, opts=child)
+            permission = aws.lambda_.Permission(
+                f"{name}-emf-forwarder-from-{role_}", action="lambda:InvokeFunction", function=function.name,
+                principal="logs.amazonaws.com", source_account=fwd.account_id,
+                source_arn=group.arn.apply(lambda arn: f"{arn}:*"), opts=child)
+            aws.cloudwatch.LogSubscriptionFilter(
+                f"{name}-emf-{role_}", name=policies.physical_name(n, f"emf-{role_}", 512),
+                log_group=group.name, filter_pattern=emf_filter_pattern(n.metrics_namespace),
+                destination_arn=function.arn, opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]))
+        return function.arn
 
 
 def _metric_query(q: dict) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:

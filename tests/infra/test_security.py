@@ -162,7 +162,7 @@ def test_functions_have_reserved_concurrency_tracing_and_dead_letter_queues(full
     (no FSBP control for Lambda), dead-letter queues for asynchronous invocations, Lambda.2 (a
     supported runtime)."""
     functions = {f.inputs["name"]: f.inputs for f in full_run.of_type("aws:lambda/function:Function")}
-    assert len(functions) == 5
+    assert len(functions) == 7  # the API's four, its authorizer, the canary controller, the EMF forwarder
     for name, fn in functions.items():
         assert fn["reservedConcurrentExecutions"] >= 1, name
         assert fn["runtime"] in ("python3.12", "python3.13"), name
@@ -170,8 +170,17 @@ def test_functions_have_reserved_concurrency_tracing_and_dead_letter_queues(full
             assert fn["tracingConfig"]["mode"] == "Active", name
             assert fn["deadLetterConfig"]["targetArn"].startswith("arn:aws:sqs:"), name
     permissions = full_run.of_type("aws:lambda/permission:Permission")
-    # Lambda.1: only API Gateway may invoke, and only from this API
-    assert all(p.inputs["principal"] == "apigateway.amazonaws.com" and p.inputs["sourceArn"] for p in permissions)
+    # Lambda.1: only API Gateway may invoke, and only from this API; the canary controller only from its rule
+    rules = {r.outputs["arn"] for r in full_run.of_type("aws:cloudwatch/eventRule:EventRule")
+             if r.inputs["name"].endswith("canary-controller")}
+    for p in permissions:
+        if p.inputs["principal"] == "events.amazonaws.com":
+            assert p.inputs["sourceArn"] in rules and p.inputs["function"].endswith("canary-controller"), p.name
+        elif p.inputs["principal"] == "logs.amazonaws.com":  # the EMF forwarder, from its subscribed log groups
+            assert p.inputs["function"].endswith("emf-forwarder") and p.inputs["sourceAccount"], p.name
+            assert p.inputs["sourceArn"].startswith("arn:aws:logs:") and p.inputs["sourceArn"].endswith(":*"), p.name
+        else:
+            assert p.inputs["principal"] == "apigateway.amazonaws.com" and p.inputs["sourceArn"], p.name
 
 
 def test_tables_have_point_in_time_recovery(full_run):

@@ -3,13 +3,9 @@
 In AWS, CloudWatch Logs extracts every embedded-metric-format (EMF) document a Lambda or a SageMaker
 container prints and publishes its metrics. On a laptop nothing does, so this module plays that part:
 
-- `parse_emf(line)` checks one line the way CloudWatch does (a JSON object with `_aws.Timestamp` and
-  `_aws.CloudWatchMetrics[]` whose every `Dimensions` key and `Metrics[].Name` is a member of the
-  document) and turns it into `MetricDatum` dicts for `put_metric_data`, one per metric and dimension set.
-  A line that is not JSON, or JSON without `_aws`, is an ordinary log line; an `_aws` document that
-  breaks the rules is malformed (CloudWatch drops those too) and is counted with its reason.
-- `EmfBridge` feeds lines (`feed`, `feed_lines`, `feed_file`) and publishes in batches (`flush`);
-  `capture_stdout()` redirects this process's file descriptor 1 into the bridge, so child processes
+- Parsing and publishing are `flywheel.observability.emf`'s (`parse_emf`, `EmfBridge`, re-exported
+  here), the same code the EMF forwarder Lambda runs in AWS.
+- `capture_stdout()` redirects this process's file descriptor 1 into the bridge, so child processes
   started inside the block (the local API's Lambda workers, the inference server) have their EMF
   published and every line kept, like a log group, in `bridge.log_lines`; `echo_emf=False` shows a
   terminal only the ordinary lines. `tail_file(path, bridge)` follows a log file another process
@@ -38,150 +34,18 @@ import os
 import select
 import sys
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flywheel.observability.catalogue import NAMESPACE, SERVICE, UNITS, metric
+from flywheel.observability.catalogue import NAMESPACE, SERVICE, metric
+from flywheel.observability.emf import EmfBridge, EmfError, parse_emf
 
-# put_metric_data: at most 1000 datums per call, 150 distinct values per datum.
-_MAX_DATUMS = 1000
-_MAX_VALUES = 150
+__all__ = ["EmfBridge", "EmfError", "capture_stdout", "parse_emf", "read_back", "tail_file"]
+
 STATISTICS = ("SampleCount", "Sum", "Average", "Minimum", "Maximum")
-
-
-class EmfError(ValueError):
-    """An `_aws` document that is not valid embedded metric format; the message says why."""
-
-
-def parse_emf(line: str | bytes) -> list[tuple[str, dict[str, Any]]] | None:
-    """(namespace, MetricDatum) pairs of one EMF line; None for an ordinary log line; EmfError if malformed."""
-    if isinstance(line, bytes):
-        line = line.decode("utf-8", errors="replace")
-    text = line.strip()
-    if not text.startswith("{"):
-        return None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(doc, dict) or "_aws" not in doc:
-        return None
-    aws = doc["_aws"]
-    if not isinstance(aws, dict):
-        raise EmfError("_aws is not an object")
-    stamp = aws.get("Timestamp")
-    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
-        raise EmfError("_aws.Timestamp is missing or not a number (epoch milliseconds)")
-    directives = aws.get("CloudWatchMetrics")
-    if not isinstance(directives, list) or not directives:
-        raise EmfError("_aws.CloudWatchMetrics is missing or empty")
-    when = datetime.fromtimestamp(stamp / 1000, tz=UTC)
-    out: list[tuple[str, dict[str, Any]]] = []
-    for directive in directives:
-        if not isinstance(directive, dict):
-            raise EmfError("a CloudWatchMetrics entry is not an object")
-        namespace = directive.get("Namespace")
-        if not isinstance(namespace, str) or not namespace:
-            raise EmfError("a CloudWatchMetrics entry has no Namespace")
-        dim_sets = directive.get("Dimensions", [[]])
-        if not isinstance(dim_sets, list) or not all(isinstance(s, list) for s in dim_sets):
-            raise EmfError("Dimensions must be a list of lists of keys")
-        resolved = []
-        for keys in dim_sets:
-            if len(keys) > 30:
-                raise EmfError("a dimension set has more than 30 keys")
-            dims = []
-            for key in keys:
-                value = doc.get(key) if isinstance(key, str) else None
-                if not isinstance(value, str) or not value:
-                    raise EmfError(f"dimension {key!r} is not a non-empty string member of the document")
-                dims.append({"Name": key, "Value": value})
-            resolved.append(dims)
-        for entry in directive.get("Metrics") or []:
-            name = entry.get("Name") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or name not in doc:
-                raise EmfError(f"metric {name!r} is not a member of the document")
-            unit = entry.get("Unit", "None")
-            if unit not in UNITS and unit not in ("Bits", "Gigabytes", "Terabytes"):
-                raise EmfError(f"metric {name}: unit {unit!r} is not a CloudWatch unit")
-            raw = doc[name]
-            values = raw if isinstance(raw, list) else [raw]
-            if not values or any(isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v)
-                                 for v in values):
-                raise EmfError(f"metric {name}: value {raw!r} is not a finite number or a list of them")
-            counts = Counter(float(v) for v in values)
-            for dims in resolved:
-                distinct = list(counts.items())
-                for i in range(0, len(distinct), _MAX_VALUES):
-                    chunk = distinct[i:i + _MAX_VALUES]
-                    out.append((namespace, {
-                        "MetricName": name, "Dimensions": dims, "Timestamp": when, "Unit": unit,
-                        "Values": [v for v, _ in chunk], "Counts": [float(c) for _, c in chunk]}))
-    return out
-
-
-@dataclass
-class EmfBridge:
-    """Publishes the EMF documents among log lines to CloudWatch (moto locally) with `put_metric_data`."""
-
-    client: Any = None  # a boto3 CloudWatch client; built from the environment on first flush if None
-    keep_logs: bool = True
-    log_lines: list[str] = field(default_factory=list)
-    malformed: Counter = field(default_factory=Counter)  # reason -> lines dropped
-    documents: int = 0
-    published_names: set[str] = field(default_factory=set)
-    _pending: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def feed(self, line: str | bytes) -> bool:
-        """One log line; True when it was an EMF document queued for publishing."""
-        text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
-        with self._lock:
-            if self.keep_logs:
-                self.log_lines.append(text.rstrip("\n"))
-            try:
-                data = parse_emf(text)
-            except EmfError as exc:
-                self.malformed[str(exc)] += 1
-                return False
-            if data is None:
-                return False
-            self.documents += 1
-            for namespace, datum in data:
-                self._pending.setdefault(namespace, []).append(datum)
-            return True
-
-    def feed_lines(self, lines: Iterable[str | bytes]) -> int:
-        return sum(self.feed(line) for line in lines)
-
-    def feed_file(self, path: str | Path) -> int:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return self.feed_lines(f)
-
-    def flush(self) -> int:
-        """Publish what is queued; returns the number of datums sent."""
-        with self._lock:
-            pending, self._pending = self._pending, {}
-        if not pending:
-            return 0
-        if self.client is None:
-            import boto3
-
-            self.client = boto3.client("cloudwatch")
-        sent = 0
-        for namespace, data in pending.items():
-            for i in range(0, len(data), _MAX_DATUMS):
-                batch = data[i:i + _MAX_DATUMS]
-                self.client.put_metric_data(Namespace=namespace, MetricData=batch)
-                sent += len(batch)
-                self.published_names.update(d["MetricName"] for d in batch)
-        return sent
-
 
 def _pump(read_fd: int, bridge: EmfBridge, echo_fd: int | None, stop: threading.Event,
           echo_emf: bool = True) -> None:
