@@ -469,10 +469,11 @@ class Turn:
                     raise RuntimeError(f"feedback refused ({reply.status_code}): {reply.text[:300]}")
                 counts[f"thumbs_{verdict['thumbs']}"] += 1
         self.publish_logs(stack, work)
-        deadline = time.time() + config.bake_seconds + 30
-        while ticks[-1]["action"] not in ("promote", "rollback") and time.time() < deadline:
-            remaining = config.bake_seconds - (time.time() - started)
-            time.sleep(min(max(remaining, 0.0) + 0.5, 5.0))  # EventBridge's rate(5 minutes), compressed
+        tick()
+        # EventBridge's rate(5 minutes), compressed: tick again once the bake is over. A canary still
+        # waiting after its bake lacks evidence, and no more traffic comes in this turn: undecided.
+        while ticks[-1]["action"] == "wait" and (remaining := config.bake_seconds - (time.time() - started)) > 0:
+            time.sleep(remaining + 0.5)
             tick()
         from flywheel.observability.local_sink import EmfBridge
 
