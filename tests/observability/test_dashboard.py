@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 
 import pytest
 
 from flywheel.local.dashboard import Dashboard, DashboardError
-from flywheel.local.stack import ensure_resources
 from flywheel.names import StackNames
 from flywheel.observability.catalogue import emf_line
 from flywheel.observability.emf import EmfBridge
@@ -22,11 +20,14 @@ from flywheel.observability.emf import EmfBridge
 
 @pytest.fixture(scope="module")
 def dash_stack(moto_stack):
-    """A stack of its own on the session's moto server, and a metrics namespace of its own."""
-    names = StackNames(project="flywheel", stack=f"dash{uuid.uuid4().hex[:6]}")
+    """The session's moto server, with a lake and tables of a stack of its own, and metrics in a region of
+    its own: moto keeps one CloudWatch store per region, and the other tests publish the same metric names
+    under the same `service` roll-up (its get_metric_data also ignores the namespace given dimensions)."""
+    from flywheel.local.stack import ensure_resources
+
+    names = StackNames(project="flywheel", stack="dash")
     ensure_resources(names, moto_stack.endpoint_url, moto_stack.region)
-    namespace = f"DashTest{uuid.uuid4().hex[:6]}"
-    return names, namespace
+    return moto_stack, names
 
 
 def _cloudwatch(stack):
@@ -34,7 +35,7 @@ def _cloudwatch(stack):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("cloudwatch", endpoint_url=stack.endpoint_url, region_name=stack.region,
+    return boto3.client("cloudwatch", endpoint_url=stack.endpoint_url, region_name="eu-west-3",
                         aws_access_key_id="testing", aws_secret_access_key="testing",
                         config=Config(retries={"total_max_attempts": 1}))
 
@@ -51,15 +52,15 @@ def _record(completion_id: str, created: int, latency: float, flagged: bool) -> 
                               {"flagged": True, "categories": ["violence"], "policy": "content_filter:violence"}]}
 
 
-def test_dashboard_data_reads_back_what_was_published(moto_stack, dash_stack):
-    names, namespace = dash_stack
+def test_dashboard_data_reads_back_what_was_published(dash_stack):
+    moto_stack, names = dash_stack
     cw, s3, ddb = _cloudwatch(moto_stack), moto_stack.client("s3"), moto_stack.client("dynamodb")
     bridge = EmfBridge(client=cw)
-    bridge.feed_lines([emf_line("Requests", 1, {"Route": "chat", "ModelVersion": "v7"}, namespace=namespace)
+    bridge.feed_lines([emf_line("Requests", 1, {"Route": "chat", "ModelVersion": "v7"})
                        for _ in range(3)])
-    bridge.feed_lines([emf_line("Feedback", 1, {"Kind": "thumbs", "Rating": r, "ModelVersion": "v7"}, namespace=namespace)
+    bridge.feed_lines([emf_line("Feedback", 1, {"Kind": "thumbs", "Rating": r, "ModelVersion": "v7"})
                        for r in ("down", "up", "up")])
-    bridge.feed_lines([emf_line("TimeToFirstToken", v, {"ModelVersion": "v7"}, namespace=namespace) for v in (10, 30)])
+    bridge.feed_lines([emf_line("TimeToFirstToken", v, {"ModelVersion": "v7"}) for v in (10, 30)])
     assert bridge.flush() > 0
 
     now = int(time.time())
@@ -72,7 +73,7 @@ def test_dashboard_data_reads_back_what_was_published(moto_stack, dash_stack):
         "value": {"S": json.dumps("down")}, "choice_index": {"N": "0"}, "model_version": {"S": "v7"},
         "created": {"N": str(now)}})
 
-    data = Dashboard(names, cloudwatch=cw, s3=s3, dynamodb=ddb, namespace=namespace).data(minutes=15)
+    data = Dashboard(names, cloudwatch=cw, s3=s3, dynamodb=ddb).data(minutes=15)
     metrics = {m["name"]: m for m in data["metrics"]}
     assert metrics["Requests"]["total"] == 3 and metrics["Requests"]["has_data"]
     by_rating = {s["label"]: sum(v for _, v in s["points"]) for s in metrics["Feedback"]["series"]
@@ -95,10 +96,10 @@ def test_dashboard_data_reads_back_what_was_published(moto_stack, dash_stack):
     assert old["input_moderation"]["top_score"] == ["harassment", 0.2]
 
 
-def test_dashboard_refuses_bad_windows_and_unknown_files(moto_stack, dash_stack):
-    names, namespace = dash_stack
+def test_dashboard_refuses_bad_windows_and_unknown_files(dash_stack):
+    moto_stack, names = dash_stack
     dash = Dashboard(names, cloudwatch=_cloudwatch(moto_stack), s3=moto_stack.client("s3"),
-                     dynamodb=moto_stack.client("dynamodb"), namespace=namespace)
+                     dynamodb=moto_stack.client("dynamodb"))
     with pytest.raises(DashboardError) as info:
         dash.data(minutes=0)
     assert info.value.status == 400
