@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/safety.py                 # dev and held-out splits
     .venv/bin/python benchmarks/safety.py --split heldout
+    .venv/bin/python benchmarks/safety.py --split blind   # data/blind.jsonl, written by someone else (if present)
     .venv/bin/python benchmarks/safety.py --split dev --errors    # list the dev split's mistakes
 
 Prints, per split: precision, recall, F1 and false-positive rate per moderation category (over the
@@ -32,6 +33,9 @@ from flywheel.safety.taxonomy import PARENT
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "flywheel" / "safety" / "data"
 SPLITS = {"dev": DATA / "devset.jsonl", "heldout": DATA / "heldout.jsonl"}
+# Splits measured only when asked by name (`--split blind`): a set written by someone else, kept out
+# of `all` so that nobody looks at it by accident; it may be absent.
+OPTIONAL_SPLITS = {"blind": DATA / "blind.jsonl"}
 # The baseline: a blocklist of the words a first attempt at a filter would use.
 BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack|steal|meth|drugs?|gun|"
                       r"sex|naked|porn|hate|ignore|jailbreak|nazi|racist|cut myself|rape|weapon|attack)\w*",
@@ -39,7 +43,10 @@ BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack
 
 
 def load(split: str) -> list[dict]:
-    return [json.loads(line) for line in SPLITS[split].read_text(encoding="utf-8").splitlines() if line]
+    path = {**SPLITS, **OPTIONAL_SPLITS}[split]
+    if not path.exists():
+        raise SystemExit(f"no {split} split: {path} does not exist")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def gold_categories(row: dict) -> set[str]:
@@ -149,7 +156,8 @@ def report(split: str, rows: list[dict], res: dict, errors: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", choices=[*SPLITS, "all"], default="all")
+    ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "all"], default="all",
+                    help="all = dev and heldout; blind is measured only when named")
     ap.add_argument("--errors", action="store_true", help="list the mistakes (dev split)")
     ap.add_argument("--show-heldout", action="store_true", help="with --errors, list held-out mistakes too")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per example (median taken)")
@@ -161,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     for split in (SPLITS if args.split == "all" else [args.split]):
         rows = load(split)
         res = evaluate(rows, args.repeats)
+        # Mistakes of any split but dev are listed only with --show-heldout (held-out and blind alike).
         show = args.errors and (split == "dev" or args.show_heldout)
         results.append(report(split, rows, res, show))
     if args.json:

@@ -1,15 +1,19 @@
 """A small linear classifier over word and character n-grams, scored in pure Python at run time.
 
 One logistic regression per label (the thirteen moderation categories plus `attack`), on hashed
-features of the normalised text: word unigrams and bigrams of crude stems. Weights come from `train_classifier.py` (offline, numpy) and are shipped as
-`data/classifier.json`; only non-zero weights are stored, as {feature_hash: [label, weight, ...]}.
-If the file is missing the classifier abstains (every probability 0) and the rules decide alone.
+features of the normalised text: word unigrams and bigrams of crude stems, and character n-grams
+inside each word (`<kil`, `kill`, `ill>`: they survive typos, slang endings and split words that
+a whole-word feature misses). Weights come from `train_classifier.py` (offline, scikit-learn) and
+are shipped as `data/classifier.json`; only non-zero weights are stored, as
+{feature_hash: [label, weight, ...]}. The JSON records which n-grams it was trained on
+(`features`), so `predict` always extracts the same ones. If the file is missing the classifier
+abstains (every probability 0) and the rules decide alone.
 
     predict("how do i make a bomb")      # {"illicit/violent": 0.93, "attack": 0.02, ...}
 
-The probabilities are rescaled so that 0.5 is the operating point chosen by cross-validation
-(`threshold` in the JSON, e.g. a raw probability of 0.75), which keeps the classifier a high-precision
-backstop for what the rules miss rather than a second source of over-refusal.
+The probabilities are rescaled so that 0.5 is the operating point chosen on out-of-fold
+predictions (`threshold` in the JSON, see `train_classifier --cv`), so that one threshold in
+config.json means the same for the rules and the classifier.
 
 It knows nothing of thresholds or of how its probabilities are combined with the rules.
 """
@@ -29,7 +33,9 @@ N_BUCKETS = 1 << 18
 # Short texts have few features, so one feature would carry a whole score: the normalisation never
 # divides by fewer than this many ("Describe lists." scored as sexual on the word "describe" alone).
 MIN_FEATURES = 4
-CHAR_GRAMS = False  # character 4-grams: 10x the weights for no gain in cross-validation here
+# Character n-gram lengths inside a word (lo, hi), or None for words only. The shipped JSON says
+# which it was trained with; this default is what `train_classifier` uses.
+CHAR_GRAMS: tuple[int, int] | None = (3, 5)
 _TOKEN = re.compile(r"[a-z0-9']+")
 _SUFFIXES = ("ing", "ed", "es", "s", "ly", "er", "ers", "ation", "ment")
 
@@ -42,29 +48,43 @@ def stem(word: str) -> str:
     return word
 
 
-def features(text: str) -> list[int]:
+@functools.lru_cache(maxsize=1 << 16)
+def _word_ids(word: str, char_grams: tuple[int, int] | None) -> tuple[int, ...]:
+    """Hashed ids of one word's unigram (stemmed) and character n-grams; cached, since most words of a
+    text were seen in earlier texts (hashing them is half the cost of a prediction)."""
+    grams = {f"w:{stem(word)}"}
+    if char_grams:
+        lo, hi = char_grams
+        padded = f"<{word}>"
+        for n in range(lo, hi + 1):
+            grams.update(padded[i:i + n] for i in range(max(1, len(padded) - n + 1)))
+    return tuple(zlib.crc32(g.encode()) % N_BUCKETS for g in grams)
+
+
+def features(text: str, char_grams: tuple[int, int] | None = CHAR_GRAMS) -> list[int]:
     """Hashed feature ids of a normalised text (with repeats removed)."""
-    words = [stem(w) for w in _TOKEN.findall(text)]
-    grams = [f"w:{w}" for w in words]
-    grams += [f"b:{a}_{b}" for a, b in itertools.pairwise(words)]
-    if CHAR_GRAMS:
-        for w in words:
-            padded = f"<{w}>"
-            grams += [f"c:{padded[i:i + 4]}" for i in range(max(1, len(padded) - 3))]
-    return sorted({zlib.crc32(g.encode()) % N_BUCKETS for g in grams})
+    raw = _TOKEN.findall(text)
+    ids: set[int] = set()
+    for w in set(raw):
+        ids.update(_word_ids(w, char_grams))
+    words = [stem(w) for w in raw]
+    ids.update(zlib.crc32(f"b:{a}_{b}".encode()) % N_BUCKETS for a, b in itertools.pairwise(words))
+    return sorted(ids)
 
 
 @functools.lru_cache(maxsize=1)
-def _model() -> tuple[tuple[str, ...], list[float], dict[int, list]] | None:
+def _model() -> tuple[tuple[str, ...], list[float], dict[int, list], tuple[int, int] | None] | None:
     if not WEIGHTS_PATH.exists():
         return None
     raw = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
-    weights = {int(k): v for k, v in raw["weights"].items()}
+    # Each row as ((label index, weight), ...) pairs: unpacking a tuple is the cheapest inner loop.
+    weights = {int(k): tuple(zip(v[::2], v[1::2])) for k, v in raw["weights"].items()}
     # Shift the biases so that the trained operating point (a probability chosen by cross-validation
     # for few false positives) reads as 0.5, the scale the rules and thresholds use.
     t = float(raw.get("threshold", 0.5))
     shift = math.log(t / (1.0 - t))
-    return tuple(raw["labels"]), [b - shift for b in raw["bias"]], weights
+    char = raw.get("features", {}).get("char_grams")
+    return tuple(raw["labels"]), [b - shift for b in raw["bias"]], weights, tuple(char) if char else None
 
 
 def labels() -> tuple[str, ...]:
@@ -77,15 +97,17 @@ def predict(text: str) -> dict[str, float]:
     model = _model()
     if model is None:
         return {}
-    names, bias, weights = model
+    names, bias, weights, char_grams = model
     logits = list(bias)
-    feats = features(text)
-    # Features are binary and the score is averaged over sqrt(n) so long texts don't saturate.
+    feats = features(text, char_grams)
+    # Features are binary and the score is averaged over sqrt(n) so long texts don't saturate: the
+    # weights are summed first and scaled once.
     scale = 1.0 / math.sqrt(max(MIN_FEATURES, len(feats)))
+    sums = [0.0] * len(names)
     for f in feats:
         row = weights.get(f)
         if row is not None:
-            # row = [label index, weight, label index, weight, ...] (non-zero weights only)
-            for j in range(0, len(row), 2):
-                logits[row[j]] += row[j + 1] * scale
-    return {name: 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for name, z in zip(names, logits)}
+            for j, w in row:  # non-zero weights only
+                sums[j] += w
+    return {name: 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, b + s * scale))))
+            for name, b, s in zip(names, logits, sums)}

@@ -9,6 +9,10 @@ and, when they differ from it, the versions an evader would have us miss:
 - encoded payloads decoded: base64, hex, 8-bit binary, URL %-escapes; and the whole text under ROT13
   or reversed when the text itself reads as gibberish but the transform reads as English.
 
+The plain view also spells out chat shorthand that would otherwise slip past a keyword rule ("u r",
+"ur", "ppl", "some1", "how 2", "4 a friend", "kms", "unalive"): only forms with one reading, and
+digits only where a word on either side makes "to" or "for" the sole reading.
+
 Each view carries how it was obtained (`"plain"`, `"leet"`, `"base64"`, ...), so a caller can tell an
 encoded payload from a plain one. Nothing here judges the content. Pure standard library.
 """
@@ -50,12 +54,33 @@ class View(NamedTuple):
     text: str  # normalised (lower-case) text of this view
 
 
+_SHORTHAND = {"u": "you", "ur": "your", "ppl": "people", "some1": "someone", "any1": "anyone", "every1": "everyone",
+              "pls": "please", "plz": "please", "im": "i'm", "dont": "don't", "cant": "can't", "wont": "won't",
+              "wanna": "want to", "gonna": "going to", "gotta": "got to", "kms": "kill myself", "kys": "kill yourself",
+              "unalive": "kill", "unaliving": "killing", "smth": "something", "sth": "something", "rly": "really",
+              "cuz": "because", "bc": "because", "thx": "thanks", "ty": "thank you", "abt": "about", "tho": "though",
+              "wat": "what", "wut": "what", "ne1": "anyone", "yall": "you all", "myslef": "myself"}
+_SHORT_RE = re.compile(r"(?<![\w'])(" + "|".join(map(re.escape, _SHORTHAND)) + r")(?![\w'])")
+# "r" is "are" only between a pronoun or plural and a word; "2"/"4" only between words that make them "to"/"for".
+_ARE_RE = re.compile(r"\b(you|they|we|people|these|those|who|u) r (?=[a-z])")
+_TO_RE = re.compile(r"\b(how|want|need|going|trying|able|wish|try|allowed|used|got|plan|planning|ready|way|ways|"
+                    r"tips|where|what|supposed|have to|want me|how do i|how can i|talk|speak|go|come|listen|reply|respond|explain|say|talking) 2 (?=[a-z])")
+_FOR_RE = re.compile(r"\b4 (?=(?:a|an|the|my|me|you|your|him|her|them|us|real|free|sure|good|now|this|that|ever)\b)")
+
+
+def _spell_out(text: str) -> str:
+    text = _SHORT_RE.sub(lambda m: _SHORTHAND[m.group(1)], text)
+    text = _ARE_RE.sub(lambda m: f"{m.group(1)} are ", text)
+    text = _TO_RE.sub(lambda m: f"{m.group(1)} to ", text)
+    return _FOR_RE.sub("for ", text)
+
+
 def fold(text: str) -> str:
-    """NFKC, homoglyphs to Latin, lower case, zero-width characters gone, whitespace collapsed."""
+    """NFKC, homoglyphs to Latin, lower case, zero-width characters gone, whitespace collapsed, shorthand spelt out."""
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS - 2000] + " " + text[-2000:]
     text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).lower().translate(_HOMOGLYPHS)
-    return _WS.sub(" ", text).strip()
+    return _spell_out(_WS.sub(" ", text).strip())
 
 
 def english_ratio(text: str) -> float:

@@ -1,13 +1,21 @@
 """Train the moderation classifier offline and write `data/classifier.json` (run by hand, not at run time).
 
-    .venv/bin/python -m flywheel.safety.train_classifier            # fit on train + dev, write the weights
-    .venv/bin/python -m flywheel.safety.train_classifier --cv 5     # k-fold CV on train + dev; writes nothing
+    .venv/bin/python -m flywheel.safety.train_classifier            # grouped CV, pick the threshold, fit, write
+    .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
-of `classifier.features`, fitted with scikit-learn's liblinear solver. Gold labels: a harmful example
-is positive for its categories and their parents; an attack example is positive for `attack` and
-left out of the category labels (its payload may or may not be harmful); a benign example is
-negative for everything. The held-out split is never read here.
+of `classifier.features` (word unigrams and bigrams, character n-grams), fitted with scikit-learn's
+liblinear solver. Training rows: the hand-written `trainset` and `devset`, and the generated
+`synthset` (see `synth.py`). Gold labels: a harmful example is positive for its categories and
+their parents; an attack example is positive for `attack` and left out of the category labels (its
+payload may or may not be harmful); a benign example is negative for everything. The held-out split
+is never read here.
+
+The operating point is chosen on out-of-fold predictions of a k-fold cross-validation that folds by
+`group` (a generated row's core, see `synth.py`; a hand-written row is its own group), so no core is
+both trained on and scored: for each candidate probability the whole decision (the rules, which are
+fixed, OR the classifier) is scored, and the lowest threshold whose benign block rate stays within
+`--max-fpr` is shipped. `classifier.predict` rescales it to 0.5.
 
 Only features that occur in training are stored, each as its non-zero label weights (rounded to 3
 decimals, those under MIN_WEIGHT dropped), so the JSON stays small; `classifier.predict` scores them
@@ -19,23 +27,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from flywheel.safety.classifier import MIN_FEATURES, N_BUCKETS, WEIGHTS_PATH, features
+from flywheel.safety import classifier
+from flywheel.safety.classifier import CHAR_GRAMS, MIN_FEATURES, N_BUCKETS, WEIGHTS_PATH, features
 from flywheel.safety.normalize import fold
 from flywheel.safety.taxonomy import CATEGORIES, PARENT
 
 DATA = Path(__file__).with_name("data")
 LABELS = (*CATEGORIES, "attack")
 MIN_WEIGHT = 0.05
+# Reweighting each label's rare positives up to half the loss (scikit-learn's "balanced") lifts every
+# label's false positives, and a text is blocked when any of 14 labels fires.
+BALANCED = False
+TRAIN_SPLITS = ("trainset", "devset", "synthset")
+THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
-def load(names=("trainset", "devset")) -> list[dict]:
+def load(names=TRAIN_SPLITS) -> list[dict]:
     rows = []
     for name in names:
-        rows += [json.loads(x) for x in (DATA / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if x]
+        path = DATA / f"{name}.jsonl"
+        if path.exists():
+            rows += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
     return rows
 
 
@@ -54,13 +71,12 @@ def targets(row: dict) -> tuple[np.ndarray, np.ndarray]:
     return y, w
 
 
-def design(rows: list[dict]):
+def design(rows: list[dict], char_grams):
     from scipy.sparse import csr_matrix
 
     indptr, indices = [0], []
     for row in rows:
-        feats = features(fold(row["text"]))
-        indices += feats
+        indices += features(fold(row["text"]), char_grams)
         indptr.append(len(indices))
     data = np.ones(len(indices))
     # Same scaling as classifier.predict: each row sums to sqrt(n) instead of n.
@@ -70,10 +86,10 @@ def design(rows: list[dict]):
     return csr_matrix((data, indices, indptr), shape=(len(rows), N_BUCKETS))
 
 
-def fit(rows: list[dict], c: float):
+def fit(rows: list[dict], c: float, char_grams, balanced: bool = BALANCED):
     from sklearn.linear_model import LogisticRegression
 
-    x = design(rows)
+    x = design(rows, char_grams)
     ys, ws = zip(*(targets(r) for r in rows))
     y, w = np.array(ys), np.array(ws)
     coef = np.zeros((len(LABELS), N_BUCKETS))
@@ -83,68 +99,107 @@ def fit(rows: list[dict], c: float):
         if y[keep, i].sum() == 0:
             bias[i] = -10.0
             continue
-        model = LogisticRegression(C=c, solver="liblinear", class_weight="balanced", max_iter=2000)
+        model = LogisticRegression(C=c, solver="liblinear", class_weight="balanced" if balanced else None,
+                                   max_iter=2000)
         model.fit(x[keep], y[keep, i])
         coef[i] = model.coef_[0]
         bias[i] = model.intercept_[0]
     return coef, bias, x
 
 
-def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float) -> int:
+def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, char_grams) -> int:
     used = np.unique(x.indices)
     weights = {}
     for f in used:
         row = np.round(coef[:, f], 3)
-        # Weights this small move no probability by more than ~1% after the sqrt(n) scaling; dropping
-        # them halves the file and the cold-start load.
+        # Weights this small move no probability by more than ~1% after the sqrt(n) scaling.
         row[np.abs(row) < MIN_WEIGHT] = 0.0
         if np.any(row != 0):
             # Sparse row: a flat list of label index, weight, label index, weight, ...
             weights[str(int(f))] = [x for i in np.flatnonzero(row) for x in (int(i), float(row[i]))]
     path.write_text(json.dumps({"labels": list(LABELS), "bias": [round(float(b), 4) for b in bias],
-                                "n_buckets": N_BUCKETS, "threshold": threshold, "weights": weights},
-                               separators=(",", ":")))
+                                "n_buckets": N_BUCKETS, "threshold": threshold,
+                                "features": {"char_grams": list(char_grams) if char_grams else None},
+                                "weights": weights}, separators=(",", ":")))
     return len(weights)
 
 
-def cross_validate(rows: list[dict], c: float, k: int) -> None:
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(rows))
+def fold_of(row: dict, k: int) -> int:
+    """The CV fold of a row: by its `group` (generated rows share their core's), else its own id."""
+    return zlib.crc32(str(row.get("group") or row["id"]).encode()) % k
+
+
+def rules_only_blocked(rows: list[dict]) -> np.ndarray:
+    """Whether `check_input` blocks each row with the classifier switched off (the rules alone)."""
+    from flywheel.safety import check_input
+    from flywheel.safety.scoring import analyse
+
+    real = classifier.predict
+    classifier.predict = lambda text: {}
+    analyse.cache_clear()
+    try:
+        return np.array([check_input([{"role": "user", "content": r["text"]}]).blocked for r in rows])
+    finally:
+        classifier.predict = real
+        analyse.cache_clear()
+
+
+def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: float) -> float:
+    """Out-of-fold scores by group; prints figures per threshold and returns the one to ship."""
+    folds = np.array([fold_of(r, k) for r in rows])
     probs = np.zeros((len(rows), len(LABELS)))
     for fold_i in range(k):
-        test = order[fold_i::k]
-        train = np.setdiff1d(order, test)
-        coef, bias, _ = fit([rows[i] for i in train], c)
-        xt = design([rows[i] for i in test])
+        test = np.flatnonzero(folds == fold_i)
+        train = np.flatnonzero(folds != fold_i)
+        coef, bias, _ = fit([rows[i] for i in train], c, char_grams)
+        xt = design([rows[i] for i in test], char_grams)
         probs[test] = 1 / (1 + np.exp(-(xt @ coef.T + bias)))
     truth = np.array([targets(r)[0] for r in rows])
     mask = np.array([targets(r)[1] for r in rows]) > 0
     benign = np.array([r["label"] == "benign" for r in rows])
-    for t in (0.5, 0.6, 0.7, 0.8):
+    synth = np.array([r["split"] == "synth" for r in rows])
+    rules = rules_only_blocked(rows)
+    print(f"{k}-fold CV by group over {len(rows)} rows (C={c}, char n-grams {char_grams}); "
+          f"rules alone: harmful+attack blocked {rules[~benign].mean():.1%}, benign blocked {rules[benign].mean():.1%}")
+    chosen = THRESHOLDS[-1]
+    for t in THRESHOLDS:
         pred = probs >= t
-        flagged = pred.any(axis=1)
+        flagged = pred.any(axis=1) | rules
         tp = (pred & (truth > 0) & mask).sum()
         fp = (pred & (truth == 0) & mask).sum()
         fn = (~pred & (truth > 0) & mask).sum()
-        print(f"C={c} threshold {t}: label precision {tp / max(1, tp + fp):.2f} recall {tp / max(1, tp + fn):.2f}; "
-              f"harmful+attack flagged {flagged[~benign].mean():.1%}, benign flagged {flagged[benign].mean():.1%}")
+        fpr = flagged[benign].mean()
+        print(f"  threshold {t:.2f}: classifier label precision {tp / max(1, tp + fp):.3f} recall {tp / max(1, tp + fn):.3f}; "
+              f"rules+classifier: harmful+attack blocked {flagged[~benign].mean():.1%} "
+              f"(hand-written {flagged[~benign & ~synth].mean():.1%}), benign blocked {fpr:.1%} "
+              f"(hand-written {flagged[benign & ~synth].mean():.1%})")
+        if fpr <= max_fpr and chosen == THRESHOLDS[-1]:
+            chosen = t
+    print(f"chosen threshold {chosen} (lowest with out-of-fold benign block rate <= {max_fpr:.1%})")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--c", type=float, default=8.0, help="inverse L2 strength")
-    ap.add_argument("--threshold", type=float, default=0.75,
-                    help="probability that counts as a flag (shipped; predict() rescales it to 0.5)")
-    ap.add_argument("--cv", type=int, default=0, help="k-fold cross-validation instead of writing weights")
+    ap.add_argument("--c", type=float, default=4.0, help="inverse L2 strength")
+    ap.add_argument("--k", type=int, default=5, help="cross-validation folds")
+    ap.add_argument("--max-fpr", type=float, default=0.02, help="out-of-fold benign block rate the threshold may reach")
+    ap.add_argument("--threshold", type=float, help="ship this threshold instead of the cross-validated one")
+    ap.add_argument("--no-char", action="store_true", help="words only (no character n-grams)")
+    ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and write nothing")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = ap.parse_args(argv)
+    char_grams = None if args.no_char else CHAR_GRAMS
     rows = load()
-    if args.cv:
-        cross_validate(rows, args.c, args.cv)
+    threshold = args.threshold
+    if threshold is None or args.cv_only:
+        threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr) if threshold is None else threshold
+    if args.cv_only:
         return 0
-    coef, bias, x = fit(rows, args.c)
-    n = export(coef, bias, x, args.out, args.threshold)
-    print(f"wrote {args.out} ({n} feature rows, {args.out.stat().st_size / 1e3:.0f} kB) from {len(rows)} examples")
+    coef, bias, x = fit(rows, args.c, char_grams)
+    n = export(coef, bias, x, args.out, threshold, char_grams)
+    print(f"wrote {args.out} ({n} feature rows, {args.out.stat().st_size / 1e3:.0f} kB) from {len(rows)} examples, "
+          f"threshold {threshold}")
     return 0
 
 
