@@ -43,7 +43,14 @@ class Decoder:
         cfg = model.config
         self.n_head, self.head_dim, self.n_embd = cfg.n_head, cfg.head_dim, cfg.n_embd
         self.eps, self.scale = cfg.layer_norm_eps, 1.0 / cfg.head_dim ** 0.5
+        if not (cache.k.is_contiguous() and cache.v.is_contiguous()):
+            raise ValueError("the lean decoder writes the cache through flat views: it must be contiguous")
         self.cache = cache
+        n_slots, max_len = cache.n_slots, cache.max_len
+        # Each layer's keys as rows of D values: row (slot * H + head) * S + position.
+        self._k_rows = [cache.k[i].view(n_slots * self.n_head * max_len, self.head_dim) for i in range(cfg.n_layer)]
+        self._v_rows = [cache.v[i].view(n_slots * self.n_head * max_len, self.head_dim) for i in range(cfg.n_layer)]
+        self._head_offsets = torch.arange(self.n_head, device=cache.k.device) * max_len  # (H,)
         tr = model.transformer
         self.wte, self.wpe = tr.wte.weight.detach(), tr.wpe.weight.detach()
         self.dtype = self.wte.dtype
@@ -104,8 +111,10 @@ class Decoder:
         H, D, C = self.n_head, self.head_dim, self.n_embd
         if span > self.cache.max_len:
             raise ValueError(f"position {span - 1} is beyond the cache ({self.cache.max_len})")
-        dev, slots = self.device, slice(first_slot, first_slot + B)
-        rows = torch.arange(B, device=dev)[:, None]  # (B, 1) broadcasts against pos (B, T)
+        dev, slots, S = self.device, slice(first_slot, first_slot + B), self.cache.max_len
+        # Where this step's keys and values go, once for all layers: flat cache rows (B*T*H,).
+        slot_base = torch.arange(first_slot, first_slot + B, device=dev) * (H * S)  # (B,)
+        write_rows = (slot_base[:, None, None] + pos[:, :, None] + self._head_offsets).view(B * T * H)
         x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
         # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
         # One additive mask (B*H, T, span) for every layer: the scores' starting value in baddbmm.
@@ -117,8 +126,10 @@ class Decoder:
             h = F.layer_norm(x, (C,), w1, b1, eps)
             qkv = lin(h, attn).view(B, T, 3, H, D)
             ck, cv = ck_all[layer][slots], cv_all[layer][slots]  # (B, H, S, D) views: no gather
-            ck[rows, :, pos] = qkv[:, :, 1].to(ck.dtype)  # (B, T, H, D) at each row's positions
-            cv[rows, :, pos] = qkv[:, :, 2].to(cv.dtype)
+            # (B, T, H, D) into each row's slot at its positions; index_copy_ on the flat rows is
+            # a cheaper dispatch than advanced-index assignment.
+            self._k_rows[layer].index_copy_(0, write_rows, qkv[:, :, 1].reshape(B * T * H, D).to(ck.dtype))
+            self._v_rows[layer].index_copy_(0, write_rows, qkv[:, :, 2].reshape(B * T * H, D).to(cv.dtype))
             keys = ck[:, :, :span].reshape(B * H, span, D).to(x.dtype)  # a view: (B, H) merge
             values = cv[:, :, :span].reshape(B * H, span, D).to(x.dtype)
             q = qkv[:, :, 0].transpose(1, 2).reshape(B * H, T, D)  # a view when T == 1

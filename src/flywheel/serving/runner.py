@@ -9,6 +9,12 @@ Both run through `flywheel.model.decode.Decoder`, the GPT's lean inference step 
 bmm attention, the pad token masked inside the output layer). The engine keeps its running sequences
 in slots 0..B-1 so the decode step reads the cache as a view: no gather of the whole cache per step.
 
+Threads (CPU): a decode step of a few rows is a chain of tiny ops; splitting each across OpenMP
+workers costs more than it saves, and when another process holds the second core the step waits on a
+descheduled worker. So a step of at most `NARROW_BATCH` rows runs on one intra-op thread and a step of
+`WIDE_BATCH` or more on the threads torch had when the runner was built. Switching costs a few
+milliseconds (the worker pool resizes), so between the two the setting stays as it was.
+
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
 otherwise `auto` is int8 dynamic quantization of the Linear layers on CPU and bf16 on CUDA. Knows no
 HTTP and no scheduling.
@@ -23,6 +29,9 @@ import torch
 from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
+
+NARROW_BATCH = 4  # decode steps of at most this many rows: one intra-op thread
+WIDE_BATCH = 8  # from this many rows on: the runner's configured threads
 
 
 def resolve_precision(requested: str, meta: dict, device: torch.device) -> str:
@@ -73,6 +82,7 @@ class ModelRunner:
         # The lean step (flywheel.model.decode) runs prefill and decode; padding is never a real
         # next token, so it is masked inside the output layer.
         self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
+        self.threads = torch.get_num_threads()  # what FLYWHEEL_TORCH_THREADS (or torch) configured
 
     @property
     def n_slots(self) -> int:
@@ -82,7 +92,14 @@ class ModelRunner:
         return self.decoder.prefill(slot, ids, start)  # (V,) float32
 
     def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
+        if self.device.type == "cpu":
+            self._set_threads(len(tokens))
         return self.decoder.decode(tokens, positions)  # (B, V) float32
+
+    def _set_threads(self, rows: int) -> None:
+        want = 1 if rows <= NARROW_BATCH else self.threads if rows >= WIDE_BATCH else None
+        if want is not None and want != torch.get_num_threads():
+            torch.set_num_threads(want)
 
     def copy(self, src: int, dst: int, length: int) -> None:
         if length > 0 and src != dst:
