@@ -2,7 +2,9 @@
 SageMaker endpoint (behind a data-capture proxy) with the inference server, moto's DynamoDB, Firehose
 and S3, the feedback Lambda, the preference builder, the pair channel and the DPO job's artifact.
 
-The id is API Gateway's `requestContext.requestId` (the front makes one per HTTP request). The client
+The id is API Gateway's `requestContext.requestId` (the front makes one per HTTP request). Inside the
+endpoint it rides in CustomAttributes, and the inference server's structured log line for the
+invocation carries it as `correlation_id`. The client
 never sees it on a successful answer (the front sends no `x-amzn-RequestId`; API Gateway would), so the
 test finds it from the completion id in the lake, then checks each hop carries the same value.
 """
