@@ -178,3 +178,36 @@ def test_a_failing_step_fails_its_requests_and_the_engine_keeps_serving(tiny_art
         assert engine.generate(chat("fine", max_tokens=3))["usage"]["completion_tokens"] >= 1
     finally:
         engine.close()
+
+
+def test_batched_sampling_draws_from_the_filtered_distribution():
+    import torch
+
+    from flywheel.serving.sampling import sample_rows
+
+    logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0, -3.0]])
+    n = 20000
+    rows = logits.expand(n, -1)
+    gen = torch.Generator().manual_seed(0)
+
+    def draw(temperature, top_k, top_p):
+        return sample_rows(rows, torch.full((n,), temperature), torch.full((n,), top_k, dtype=torch.long),
+                           torch.full((n,), top_p), torch.rand(n, generator=gen))
+
+    seen = torch.bincount(draw(0.8, 0, 1.0), minlength=6) / n
+    assert torch.allclose(seen, torch.softmax(logits[0] / 0.8, -1), atol=0.015)
+    top3 = torch.bincount(draw(1.0, 3, 1.0), minlength=6) / n
+    assert top3[3:].sum() == 0 and torch.allclose(top3[:3], torch.softmax(logits[0, :3], -1), atol=0.015)
+    # softmax(logits) = .57, .21, .13, ...: top_p 0.7 keeps the first two (mass before the third is .78).
+    nucleus = torch.bincount(draw(1.0, 0, 0.7), minlength=6) / n
+    assert nucleus[2:].sum() == 0 and abs(nucleus[0] - 0.57 / 0.78) < 0.015
+    assert (draw(1.0, 1, 1.0) == 0).all() and (draw(2.0, 0, 1e-6) == 0).all()
+
+
+def test_a_seeded_sample_is_the_same_alone_and_in_a_batch(engine):
+    seeded = chat("tell me about sorting", max_tokens=10, temperature=1.2, top_p=0.9, seed=7)
+    alone = engine.generate(seeded)
+    others = [chat(f"noise {i}", max_tokens=8, temperature=0.9, seed=i) for i in range(4)]
+    with ThreadPoolExecutor(5) as pool:
+        together = list(pool.map(engine.generate, [seeded, *others]))
+    assert together[0]["choices"] == alone["choices"]
