@@ -5,11 +5,14 @@ costs far more in per-call Python (module `__call__`, index tensors, `.float()` 
 round trips) than in arithmetic. `Decoder` reads the GPT's weights once into flat per-layer tuples
 (the attention's fused QKV matrix as it is) and runs the step as a straight line of tensor calls:
 no `nn.Module` calls, index tensors built once per step rather than once per layer, the pad logit
-masked through the output layer's bias, and one attention mask per step shared by every layer.
+masked through the output layer's bias, keys and values written with one flat index per step, and
+one attention mask per step shared by every layer. (On a CPU shared with other jobs much of a
+step's time can be OpenMP workers waiting for a descheduled sibling; the serving runner therefore
+keeps narrow steps on one thread.)
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
-untouched, and `decode` computes exactly what `GPT.forward` does for a (B, 1) input with
-`slots=slice(0, B)` (tests/model/test_decode.py compares them). It works for fp32 and bf16 models and
+untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
+`slots=slice(0, B)` / one prompt in one slot (tests/model/test_decode.py compares them). It works for fp32 and bf16 models and
 for models whose Linear layers `torch.ao.quantization.quantize_dynamic` turned into int8 dynamic
 ones (it calls their packed kernels directly). It knows no scheduling and no HTTP.
 
@@ -42,7 +45,7 @@ class Decoder:
     def __init__(self, model: GPT, cache: KVCache, mask_token: int | None = None):
         cfg = model.config
         self.n_head, self.head_dim, self.n_embd = cfg.n_head, cfg.head_dim, cfg.n_embd
-        self.eps, self.scale = cfg.layer_norm_eps, 1.0 / cfg.head_dim ** 0.5
+        self.eps = cfg.layer_norm_eps
         if not (cache.k.is_contiguous() and cache.v.is_contiguous()):
             raise ValueError("the lean decoder writes the cache through flat views: it must be contiguous")
         self.cache = cache
@@ -117,10 +120,9 @@ class Decoder:
         write_rows = (slot_base[:, None, None] + pos[:, :, None] + self._head_offsets).view(B * T * H)
         x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
         # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
-        # One additive mask (B*H, T, span) for every layer: the scores' starting value in baddbmm.
-        mask = torch.zeros(B, H, T, span, dtype=self.dtype, device=dev)
+        # One additive mask (B, 1, T, span) for every layer and head.
+        mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
         mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
-        mask = mask.view(B * H, T, span)
         lin, ck_all, cv_all, eps = self._lin, self.cache.k, self.cache.v, self.eps
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
             h = F.layer_norm(x, (C,), w1, b1, eps)
@@ -130,15 +132,9 @@ class Decoder:
             # a cheaper dispatch than advanced-index assignment.
             self._k_rows[layer].index_copy_(0, write_rows, qkv[:, :, 1].reshape(B * T * H, D).to(ck.dtype))
             self._v_rows[layer].index_copy_(0, write_rows, qkv[:, :, 2].reshape(B * T * H, D).to(cv.dtype))
-            keys = ck[:, :, :span].reshape(B * H, span, D).to(x.dtype)  # a view: (B, H) merge
-            values = cv[:, :, :span].reshape(B * H, span, D).to(x.dtype)
-            q = qkv[:, :, 0].transpose(1, 2).reshape(B * H, T, D)  # a view when T == 1
-            # Plain bmm attention: with one query a row it beats SDPA's CPU kernels, which spin
-            # their worker threads per call.
-            scores = torch.baddbmm(mask, q, keys.transpose(1, 2), alpha=self.scale)  # (B*H, T, span)
-            y = torch.bmm(torch.softmax(scores, dim=-1), values)  # (B*H, T, D)
-            if T > 1:
-                y = y.view(B, H, T, D).transpose(1, 2)
+            q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
+            y = F.scaled_dot_product_attention(q, ck[:, :, :span].to(q.dtype), cv[:, :, :span].to(q.dtype),
+                                               attn_mask=mask).transpose(1, 2)  # (B, T, H, D)
             x = x + lin(y.reshape(B * T, C), proj)
             h = F.layer_norm(x, (C,), w2, b2, eps)
             x = x + lin(F.gelu(lin(h, fc), approximate="tanh"), fc_proj)
