@@ -6,8 +6,8 @@
                                different positions; returns logits (B, V).
 
 Both run through `flywheel.model.decode.Decoder`, the GPT's lean inference step (no module calls,
-bmm attention, the pad token masked inside the output layer). The engine keeps its running sequences
-in slots 0..B-1 so the decode step reads the cache as a view: no gather of the whole cache per step.
+one flat KV write a layer, the pad token masked inside the output layer). The engine keeps its
+running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of tiny ops; splitting each across OpenMP
 workers costs more than it saves, and when another process holds the second core the step waits on a
