@@ -141,3 +141,22 @@ def test_benchmark_reads_a_named_optional_split(tmp_path, monkeypatch):
     monkeypatch.setitem(bench.OPTIONAL_SPLITS, "blind", tmp_path / "absent.jsonl")
     with pytest.raises(SystemExit, match="no blind split"):
         bench.load("blind")
+
+
+def test_cached_word_scores_equal_a_direct_sum_over_features():
+    # predict() sums cached per-word vectors; scoring the feature list directly must agree, cold or warm.
+    import math
+
+    model = classifier._model()
+    text = "killer kill killing the process, describe it in detail please"
+    direct = list(model.bias)
+    feats = classifier.features(text, model.char_grams)
+    scale = 1.0 / math.sqrt(max(classifier.MIN_FEATURES, len(feats)))
+    for f in feats:
+        for j, w in model.weights.get(f, ()):
+            direct[j] += w * scale
+    model.word_cache.clear()
+    for _ in range(2):  # cold cache, then warm
+        got = classifier.predict(text)
+        for name, z in zip(model.labels, direct):
+            assert got[name] == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-9)

@@ -74,3 +74,20 @@ def test_rule_prefilter_never_skips_a_rule_that_would_match():
                 for label, _, pattern, needs in rules:
                     if needs is not None and pattern.search(view.text):
                         assert any(n in view.text for n in needs), (label, view.text)
+
+
+def test_rules_searched_in_pieces_match_as_the_whole_rule():
+    # compiled() searches a rule's top-level alternatives separately; on every view of the labelled
+    # texts, some piece must match exactly when the whole rule does.
+    import re
+
+    from flywheel.safety.normalize import views
+    from flywheel.safety.rules import RULES, _pieces
+
+    whole = [(re.compile(p), [re.compile(piece) for piece, _ in _pieces(p)]) for _, _, p in RULES]
+    for name in SPLITS:
+        rows = load(name)[::7] if name == "synth" else load(name)
+        for row in rows:
+            for view in views(row["text"]):
+                for pattern, pieces in whole:
+                    assert bool(pattern.search(view.text)) == any(p.search(view.text) for p in pieces), pattern.pattern[:60]

@@ -11,9 +11,9 @@ abstains (every probability 0) and the rules decide alone.
 
     predict("how do i make a bomb")      # {"illicit/violent": 0.93, "attack": 0.02, ...}
 
-The probabilities are rescaled so that 0.5 is the operating point chosen on out-of-fold
-predictions (`threshold` in the JSON, see `train_classifier --cv`), so that one threshold in
-config.json means the same for the rules and the classifier.
+The probabilities are rescaled so that 0.5 is the operating point chosen at training time
+(`threshold` in the JSON, see `train_classifier`), so that one threshold in config.json means the
+same for the rules and the classifier.
 
 It knows nothing of thresholds or of how its probabilities are combined with the rules.
 """
@@ -24,9 +24,11 @@ import functools
 import itertools
 import json
 import math
+import operator
 import re
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 WEIGHTS_PATH = Path(__file__).with_name("data") / "classifier.json"
 N_BUCKETS = 1 << 18
@@ -48,10 +50,8 @@ def stem(word: str) -> str:
     return word
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _word_ids(word: str, char_grams: tuple[int, int] | None) -> tuple[int, ...]:
-    """Hashed ids of one word's unigram (stemmed) and character n-grams; cached, since most words of a
-    text were seen in earlier texts (hashing them is half the cost of a prediction)."""
+    """Hashed ids of one word's unigram (stemmed) and its distinct character n-grams."""
     grams = {f"w:{stem(word)}"}
     if char_grams:
         lo, hi = char_grams
@@ -61,19 +61,39 @@ def _word_ids(word: str, char_grams: tuple[int, int] | None) -> tuple[int, ...]:
     return tuple(zlib.crc32(g.encode()) % N_BUCKETS for g in grams)
 
 
+def _bigram_ids(words: list[str]) -> list[int]:
+    stems = [stem(w) for w in words]
+    return list(dict.fromkeys(zlib.crc32(f"b:{a}_{b}".encode()) % N_BUCKETS for a, b in itertools.pairwise(stems)))
+
+
 def features(text: str, char_grams: tuple[int, int] | None = CHAR_GRAMS) -> list[int]:
-    """Hashed feature ids of a normalised text (with repeats removed)."""
+    """Hashed feature ids of a normalised text: each distinct word's ids, then each distinct bigram's.
+
+    An id shared by two words (`kill` and `killer` share `<ki`) appears twice and counts twice: a
+    text's score is then a sum of per-word scores, which `predict` caches word by word.
+    """
     raw = _TOKEN.findall(text)
-    ids: set[int] = set()
-    for w in set(raw):
-        ids.update(_word_ids(w, char_grams))
-    words = [stem(w) for w in raw]
-    ids.update(zlib.crc32(f"b:{a}_{b}".encode()) % N_BUCKETS for a, b in itertools.pairwise(words))
-    return sorted(ids)
+    ids: list[int] = []
+    for w in dict.fromkeys(raw):
+        ids.extend(_word_ids(w, char_grams))
+    return ids + _bigram_ids(raw)
+
+
+class _Model(NamedTuple):
+    labels: tuple[str, ...]
+    bias: list[float]
+    weights: dict[int, tuple[tuple[int, float], ...]]
+    char_grams: tuple[int, int] | None
+    # word -> (its summed weight per label, its number of ids): most words of a text were seen in
+    # earlier texts, and summing their n-grams' weights is most of the cost of a prediction.
+    word_cache: dict[str, tuple[tuple[float, ...], int]]
+
+
+WORD_CACHE_MAX = 1 << 16
 
 
 @functools.lru_cache(maxsize=1)
-def _model() -> tuple[tuple[str, ...], list[float], dict[int, list], tuple[int, int] | None] | None:
+def _model() -> _Model | None:
     if not WEIGHTS_PATH.exists():
         return None
     raw = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
@@ -84,12 +104,18 @@ def _model() -> tuple[tuple[str, ...], list[float], dict[int, list], tuple[int, 
     t = float(raw.get("threshold", 0.5))
     shift = math.log(t / (1.0 - t))
     char = raw.get("features", {}).get("char_grams")
-    return tuple(raw["labels"]), [b - shift for b in raw["bias"]], weights, tuple(char) if char else None
+    return _Model(tuple(raw["labels"]), [b - shift for b in raw["bias"]], weights,
+                  tuple(char) if char else None, {})
+
+
+def _add_row(sums: list[float], row) -> None:
+    for j, w in row:  # non-zero weights only
+        sums[j] += w
 
 
 def labels() -> tuple[str, ...]:
     model = _model()
-    return model[0] if model else ()
+    return model.labels if model else ()
 
 
 def predict(text: str) -> dict[str, float]:
@@ -97,17 +123,32 @@ def predict(text: str) -> dict[str, float]:
     model = _model()
     if model is None:
         return {}
-    names, bias, weights, char_grams = model
-    logits = list(bias)
-    feats = features(text, char_grams)
-    # Features are binary and the score is averaged over sqrt(n) so long texts don't saturate: the
-    # weights are summed first and scaled once.
-    scale = 1.0 / math.sqrt(max(MIN_FEATURES, len(feats)))
-    sums = [0.0] * len(names)
-    for f in feats:
+    n_labels = len(model.labels)
+    weights, cache = model.weights, model.word_cache
+    raw = _TOKEN.findall(text)
+    sums = [0.0] * n_labels
+    n = 0
+    for word in dict.fromkeys(raw):
+        hit = cache.get(word)
+        if hit is None:
+            ids = _word_ids(word, model.char_grams)
+            vec = [0.0] * n_labels
+            for f in ids:
+                row = weights.get(f)
+                if row is not None:
+                    _add_row(vec, row)
+            hit = (tuple(vec), len(ids))
+            if len(cache) < WORD_CACHE_MAX:
+                cache[word] = hit
+        sums = list(map(operator.add, sums, hit[0]))
+        n += hit[1]
+    bigrams = _bigram_ids(raw)
+    n += len(bigrams)
+    for f in bigrams:
         row = weights.get(f)
         if row is not None:
-            for j, w in row:  # non-zero weights only
-                sums[j] += w
+            _add_row(sums, row)
+    # The score is averaged over sqrt(n) features so long texts don't saturate.
+    scale = 1.0 / math.sqrt(max(MIN_FEATURES, n))
     return {name: 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, b + s * scale))))
-            for name, b, s in zip(names, logits, sums)}
+            for name, b, s in zip(model.labels, model.bias, sums)}

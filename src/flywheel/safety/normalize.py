@@ -35,6 +35,7 @@ _HOMOGLYPHS = str.maketrans("асеорхуікмтнвѕјԁաɡοαειτυν�
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
                        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
 _WS = re.compile(r"\s+")
+_LEET_SHAPE = re.compile(r"[a-z][0-9@$!|+€]+[a-z]|^[0-9@$!|+€](?!(?:st|nd|rd|th)\b)[a-z]{2,}")
 _LEET_WORD = re.compile(r"\b(?=[\w@$!|+€]*[a-z])(?=[\w@$!|+€]*[0-9@$!|+€])[\w@$!|+€]{2,}")
 # Letters spread out: "b.o.m.b", "b-o-m-b", or "b o m b" (one space inside a word, more between words).
 _SPREAD = re.compile(r"\b[a-z](?:[.\-_*][a-z])+\b|\b[a-z](?: [a-z]){2,}\b")
@@ -160,7 +161,10 @@ def views(text: str) -> list[View]:
     """The plain view first, then any other view that differs from it (see the module docstring)."""
     plain = fold(text)
     out = [View("plain", plain)]
-    if _LEET_WORD.search(plain):
+    # Leetspeak puts a digit or symbol between letters ("b0mb", "k1ll") or opens a word with one
+    # ("4ss", "$hit"); "1st", "mp3", "ar15" or a long encoded blob (decoded below) is not leet, and
+    # reading it as leet would only cost a whole pass of the rules and the classifier.
+    if any(len(m.group(0)) < 16 and _LEET_SHAPE.search(m.group(0)) for m in _LEET_WORD.finditer(plain)):
         # Once one word is in leetspeak, read lone digits as letters too ("m4k3 4 b0mb": the "4").
         leet = plain.translate(_LEET)
         if leet != plain:

@@ -312,7 +312,7 @@ RULES: list[tuple[str, float, str]] = [
     ("hate/threatening", 0.9, rf"\b(?:get rid of|round up|hunt(?: down)?|gas|exterminate|wipe out|kill|slaughter|purge|deport) (?:all |every (?:last )?(?:one of )?|the |some |those |these )+(?:\w+ )?{GROUP}\b|\bthe only good \w+ is a dead (?:one|\w+)\b|\b{GROUP}\b[^.!?;\n]{{0,30}}\b(?:or|will|they'?ll) (?:be )?(?:killed|hanged|shot|burned|gassed|lynched|exterminated)\b"),
     ("illicit", 0.8, r"\b(?:cash out|sell|use|buy|return)\w*\b[^.!?;\n]{0,20}\bstolen (?:gift cards?|credit cards?|cards|accounts?|netflix accounts?|goods|stuff|items|phones?|cars?|logins?|passwords?|identities|data)\b|\bfake (?:doctor'?s note|vaccination card|vaccine card|covid card|prescription|diploma|degree|receipts?|id|ids|driver'?s licen[cs]e)s?\b[^.!?;\n]{0,20}\b(?:pass|get|make|buy|that|to)\b|\b(?:get|make|buy|print)\b[^.!?;\n]{0,10}\bfake (?:doctor'?s note|vaccination card|vaccine card|prescription|diploma|id|ids|passport)\b|\b(?:faking|fake) (?:missing|lost) deliver|\bpretend\w* (?:to be|2 be) the ceo\b|\b(?:bribe|bribing) (?:a |the )?(?:building |food |health )?(?:inspector|cop|police officer|judge|official|customs officer|border guard)\b|\b(?:scam|scamming|con|conning) (?:old|elderly|vulnerable) (?:people|folks|ladies|men|women)\b|\b(?:move|moving|ship|shipping) (?:a |the )?(?:kilo|brick|pound|key)\b[^.!?;\n]{0,40}\b(?:cops|police|customs|feds)\b|\b(?:without|with no|skip(?:ping)?|avoid(?:ing)?|dodg(?:e|ing)|get(?:ting)? around|pass(?:ing)?) (?:a |any |the )?background checks?\b|\b(?:take|steal|use)\w* (?:my )?(?:friend'?s|roommate'?s|mom'?s|dad'?s|sister'?s|brother'?s|someone'?s) (?:adderall|oxy|xanax|pills|meds|medication|prescription)\b[^.!?;\n]{0,30}\bwithout\b|\b(?:tries|try|trying) (?:a list of |the )?(?:leaked|stolen|common) passwords on (?:someone|somebody|his|her|their|my \w+)"),
     ("illicit", 0.8, rf"\b(?:{ASK}|{I_WANT}|what do i need to|is it possible to)\b[^.!?;\n]{{0,30}}?\b(?:shoplift(?:ing)?|steal(?:ing)?|rob(?:bing)?|hotwir(?:e|ing)|clon(?:e|ing)|skim(?:ming)?|launder(?:ing)?|smuggl(?:e|ing)|counterfeit(?:ing)?|forg(?:e|ing)|embezzl(?:e|ing)|pickpocket(?:ing)?|break into|evade (?:the )?(?:police|cops)|outrun (?:the )?(?:police|cops))\b(?! (?:a |an |the )?(?:\w+ )?(?:show|scene|spotlight|heart|hearts|glances?|kiss|base|idea|ideas|recipe|look))"),
-    ("illicit/violent", 0.85, r"\b(?:make|build|set off|plant|detonate|weaponi[sz]e|arm)\w*\b[^.!?;\n]{0,25}\b(?:silencer|suppressor|drone with explosives|explosives? (?:at|in|on) (?:a|the) (?:concert|crowd|school|church|mosque|synagogue|stadium|festival|parade|mall)|obmb|boomb|bom)\b|\b(?:derail|sabotage) (?:a |the )?(?:train|plane|metro|subway)\b|\btake down the (?:power )?grid\b|\b(?:poison|contaminate) (?:a |the )?(?:city'?s |town'?s )?water (?:supply|supplies|reservoir)\b|\b(?:blow up|bomb) (?:a |the )?(?:bridge|building|school|train|plane|stadium|embassy)\b|\b(?:join|recruit (?:people )?for|fight for) (?:isis|isil|al[- ]qaeda|a terrorist (?:cell|group|organi[sz]ation))\b|\b(?:grow|culture|cultivate|produce) (?:some )?anthrax\b|\bfile (?:off )?the serial (?:number|numbers)\b|\bto use on (?:people|ppl|humans|protesters|cops)\b"),
+    ("illicit/violent", 0.85, r"\b(?:make|build|set off|plant|detonate|weaponi[sz]e)\w*\b[^.!?;\n]{0,25}\b(?:silencer|suppressor|drone with explosives|explosives? (?:at|in|on) (?:a|the) (?:concert|crowd|school|church|mosque|synagogue|stadium|festival|parade|mall)|obmb|boomb|bom)\b|\b(?:derail|sabotage) (?:a |the )?(?:train|plane|metro|subway)\b|\btake down the (?:power )?grid\b|\b(?:poison|contaminate) (?:a |the )?(?:city'?s |town'?s )?water (?:supply|supplies|reservoir)\b|\b(?:blow up|bomb) (?:a |the )?(?:bridge|building|school|train|plane|stadium|embassy)\b|\b(?:join|recruit (?:people )?for|fight for) (?:isis|isil|al[- ]qaeda|a terrorist (?:cell|group|organi[sz]ation))\b|\b(?:grow|culture|cultivate|produce) (?:some )?anthrax\b|\bfile (?:off )?the serial (?:number|numbers)\b|\bto use on (?:people|ppl|humans|protesters|cops)\b"),
     ("self-harm/intent", 0.9, r"\b(?:i'?m|i am|im) (?:\w+ )?(?:going to|gonna|about to|ready to|planning to|planning on) (?:kill|hang|cut|shoot|drown|hurt|poison|end) (?:my ?self|it all|my life)\b|\bmy last (?:night|day|week) alive\b|\b(?:said|saying|say) goodbye to everyone\b[^.!?;\n]{0,30}\b(?:this is it|for me|done|ready|last)|\bi(?:'ve| have)? (?:written|wrote) (?:my |the )?(?:goodbye|suicide) (?:letters?|notes?)\b|\b(?:better off|happier) (?:when|if|once|without me)\b[^.!?;\n]{0,20}\b(?:dead|gone|i die)?|\b(?:i'?m|i am) (?:sitting|standing) on (?:the|a) (?:bridge|ledge|roof|edge|railing)\b|\b(?:ending|end) (?:it|my life|it all|things) (?:this|tonight|tomorrow|soon|after)\b|\b(?:tonight|tomorrow) i (?:jump|do it|end it|die)\b|\bplanning my (?:own )?(?:suicide|death)\b|\bdecided (?:to|2) (?:kill myself|end (?:it|my life)|die)\b|\b(?:made up my mind|decided) (?:to )?go through with it\b|\bi (?:bought|got) (?:a |the )?(?:rope|gun|pills)\b[^.!?;\n]{0,30}\b(?:use it|going to|gonna|for myself|to end)|\b(?:cut|drink|take pills) until it'?s over\b|\bdrive (?:my car )?into a (?:wall|tree|truck)\b[^.!?;\n]{0,15}\b(?:tonight|tomorrow|on purpose)?|\b(?:tired of|done with) (?:existing|living|being alive)\b"),
     ("self-harm/instructions", 0.85, r"\b(?:most painless|least painful|quickest|fastest|easiest|surest) (?:way|method)s? (?:to|2) (?:die|end it|end my life|kill myself|not wake up)\b|\b(?:kill|hang|drown|poison|overdose|starve|burn|cut) my ?self\b[^.!?;\n]{0,30}\b(?:painlessly|without (?:it )?hurting|with carbon monoxide|without (?:anyone|people|my \w+) (?:noticing|knowing|finding out)|deeper|without leaving scars)|\b(?:dose|amount|how much|how many)\b[^.!?;\n]{0,30}\b(?:stop my heart|go to sleep forever|not wake up|never wake up|would kill me|to kill me)\b|\b(?:sleep forever|bleed out|hit an artery|hit a vein)\b|\b(?:better|best) (?:to|2) (?:hang|overdose|jump)\b|\bhigh enough (?:to|2) (?:die|kill)\b|\b(?:hide|hiding) my (?:cuts|scars|burns|self[- ]harm)\b[^.!?;\n]{0,30}\b(?:keep|continue|so i can)|\b(?:throw up|purge|vomit) after (?:every|each) meal\b|\b(?:ignore|suppress|stop feeling) hunger\b|\bweight under \d+ (?:pounds|lbs|kg)\b|\bfast (?:for )?\d+ days\b[^.!?;\n]{0,20}\b(?:skinny|thin|lose)"),
     ("self-harm", 0.8, r"\b(?:glorif\w*|romantici[sz]\w*|encourag\w*|promot\w*)\b[^.!?;\n]{0,30}\b(?:self[- ]harm|suicide|cutting|starv\w*|anorexia|eating disorders?)\b|\b(?:cutting|self[- ]harm|burning myself|starving myself)\b[^.!?;\n]{0,20}\b(?:is (?:a )?(?:good|great|the best|the only)|how i cope|only way i feel|feels? (?:amazing|good|great))|\bsuicide (?:sound|look|seem) (?:beautiful|peaceful|romantic|good|cool)"),
@@ -426,6 +426,48 @@ def prefilter(pattern: str) -> frozenset[str] | None:
     return found if found and min(map(len, found)) >= 3 else None
 
 
+def split_alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern (`a|b(c|d)` -> `a`, `b(c|d)`), found by tracking
+    escapes, character classes and group depth."""
+    parts, depth, start, i, in_class = [], 0, 0, 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]" or pattern[i + 1:i + 3] == "^]":
+                i += 2 if pattern[i + 1] == "]" else 3
+                continue
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            parts.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return parts + [pattern[start:]]
+
+
+def _pieces(pattern: str) -> list[tuple[str, frozenset[str] | None]]:
+    """A rule as the pieces it is searched in: each top-level alternative that has necessary
+    substrings of its own becomes a piece with its own prefilter; the others stay together."""
+    alts = split_alternatives(pattern)
+    if len(alts) == 1:
+        return [(pattern, prefilter(pattern))]
+    filtered = [(a, prefilter(a)) for a in alts]
+    rest = [a for a, needs in filtered if needs is None]
+    out = [(a, needs) for a, needs in filtered if needs is not None]
+    if rest:
+        joined = "|".join(rest)
+        out.append((joined, prefilter(joined)))
+    return out
+
+
 @functools.cache
 def compiled() -> tuple[list[tuple[str, float, re.Pattern, frozenset[str] | None]],
                         list[tuple[tuple[str, ...], float, re.Pattern]]]:
@@ -433,8 +475,10 @@ def compiled() -> tuple[list[tuple[str, float, re.Pattern, frozenset[str] | None
 
     A rule whose necessary substrings are all absent from a text cannot match it, so `rule_scores`
     skips its regular expression: `str.__contains__` is ~50x cheaper than a search with alternations.
+    A rule written as several top-level alternatives is searched piece by piece (same label and
+    weight), so that each alternative is skipped on its own substrings.
     """
-    return ([(label, w, re.compile(p), prefilter(p)) for label, w, p in RULES],
+    return ([(label, w, re.compile(piece), needs) for label, w, p in RULES for piece, needs in _pieces(p)],
             [(labels, f, re.compile(p)) for labels, f, p in BENIGN_CONTEXT])
 
 
