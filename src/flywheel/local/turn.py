@@ -454,10 +454,12 @@ class Turn:
                         temperature=1.0, max_tokens=self.size.max_tokens, user=f"bake-user-{k}",
                         seed=self.seed * 10_000 + 5_000 + k)
                 except openai.APIError as exc:
-                    served.setdefault("failed", {"requests": 0, "errors": 0})
-                    served["failed"]["requests"] += 1
-                    served["failed"]["errors"] += 1
-                    served["failed"]["last_error"] = str(exc)[:200]
+                    # The input guard's refusal (a false positive on these benign prompts) reaches no model;
+                    # any other failure is an error the API counts. Either way: counted, never fatal.
+                    kind = "filtered" if getattr(exc, "code", None) == "content_filter" else "errors"
+                    failed = served.setdefault("not_answered", {"filtered": 0, "errors": 0})
+                    failed[kind] += 1
+                    failed["last"] = str(exc)[:200]
                     continue
                 arm = "canary" if completion.model == candidate else "champion"
                 counts = served.setdefault(arm, {"version": completion.model, "requests": 0, "thumbs_up": 0,
