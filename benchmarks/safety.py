@@ -9,7 +9,8 @@ Prints, per split: precision, recall, F1 and false-positive rate per moderation 
 harmful and benign examples; a sub-category's gold label implies its parent's) and for the attack
 detector (attacks against benign examples); the block rate of attacks + harmful prompts (goal
 >= 95%) and of benign prompts (goal <= 3%); p50/p99 decision time of one `check_input` call with the
-analysis cache cleared (goal p99 <= 2 ms). The same numbers are printed for a naive keyword blocklist
+analysis cache cleared (goal p99 <= 2 ms; the classifier's per-word cache stays warm, as in a warm
+Lambda, unless --cold-words is given). The same numbers are printed for a naive keyword blocklist
 measured in the same run, as the baseline the rules and classifier have to beat.
 
 The held-out split is never used to write rules or train the classifier; `--errors` refuses to list
@@ -27,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from flywheel.safety import CATEGORIES, check_input
+from flywheel.safety import CATEGORIES, check_input, classifier
 from flywheel.safety.scoring import analyse
 from flywheel.safety.taxonomy import PARENT
 
@@ -62,14 +63,19 @@ def prf(tp: int, fp: int, fn: int, tn: int) -> tuple[float, float, float, float]
     return p, r, f, fpr
 
 
-def evaluate(rows: list[dict], repeats: int) -> dict:
+def evaluate(rows: list[dict], repeats: int, cold_words: bool = False) -> dict:
     verdicts, times, raw, cpu = [], [], [], []
     check_input([{"role": "user", "content": "warm up the compiled rules"}])
+    model = classifier._model()
     for row in rows:
         messages = [{"role": "user", "content": row["text"]}]
         samples, cpu_samples = [], []
         for _ in range(repeats):
             analyse.cache_clear()  # time the whole analysis, not a cache hit
+            if cold_words and model is not None:
+                # The classifier keeps each word's summed weights (a warm Lambda keeps them across
+                # requests); --cold-words times every word as if never seen before.
+                model.word_cache.clear()
             t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             verdict = check_input(messages)
             cpu_samples.append((time.thread_time_ns() - c0) / 1e6)
@@ -162,13 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-heldout", action="store_true", help="with --errors, list held-out mistakes too")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per example (median taken)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
+    ap.add_argument("--cold-words", action="store_true",
+                    help="clear the classifier's per-word cache before every timed run (worst case)")
     args = ap.parse_args(argv)
     # Timing on a shared machine: say how busy it was, so a p99 can be read against it.
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     results = []
     for split in (SPLITS if args.split == "all" else [args.split]):
         rows = load(split)
-        res = evaluate(rows, args.repeats)
+        res = evaluate(rows, args.repeats, args.cold_words)
         # Mistakes of any split but dev are listed only with --show-heldout (held-out and blind alike).
         show = args.errors and (split == "dev" or args.show_heldout)
         results.append(report(split, rows, res, show))

@@ -346,35 +346,36 @@ BENIGN_CONTEXT: list[tuple[tuple[str, ...], float, str]] = [
      r"\b(?:what (?:is|are|was|were|does)|explain|how (?:do|does|did|can|could|should) (?:i |we |you |developers |companies |llms? |models? )?(?:defend|protect|prevent|detect|stop|mitigate|work)|why (?:do|does|did)|history of|definition of|examples? of|research on|paper on|defen[cs]es? against|protect\w* against|prevent\w*|detect\w*|mitigat\w*)\b[^.!?;\n]{0,40}\b(?:jailbreak\w*|prompt injections?|injection attacks?|dan\b|adversarial prompts?|prompt attacks?)"),
     # ---- fourth round (from the generated split's benign cores): hobbies, idioms, recovery, fiction ----
     (("violence", "harassment/threatening", "illicit/violent", "violence/graphic"), 0.3,
-     r"\b(?:shoot(?:ing)?|shot) (?:a |an |the |my |some |(?:you|me|him|her|them) (?:a |an )?)?(?:portraits?|photos?|photographs?|pictures?|headshots?|video|videos|film|footage|wedding|landscapes?|hoops|baskets?|pool|the breeze|text|email|message|dm|note|line)\b"
+     (r"\b(?:shoot(?:ing)?|shot) (?:a |an |the |my |some |(?:you|me|him|her|them) (?:a |an )?)?(?:portraits?|photos?|photographs?|pictures?|headshots?|video|videos|film|footage|wedding|landscapes?|hoops|baskets?|pool|the breeze|text|email|message|dm|note|line)\b"
      r"|\b(?:shooting|gun|rifle) range\b|\bat a range\b|\bclay pigeons?\b|\bknock (?:out|down) (?:a |the |that |this )?(?:wall|walls|partition|to-?do list)\b|\bstab stitch|\bchoke up on\b"
      r"|\b(?:killer|killing it|kill it|slay|slaying) (?:resume|cv|outfit|workout|presentation|interview|at (?:my|the|work))|\bkiller (?:resume|cv|app|feature|deal)\b"
      r"|\b(?:strangle|choke|kill|killing|murder)\w* (?:the |my |a |some )?(?:weeds?|vines?|plants?|ivy|moss|roots?|fig|tree stumps?|mold|mould|bacteria|germs|fleas|ticks|pests|rats|mice|ants|roaches|cockroaches|bugs)\b"
      r"|\b(?:horror|ghost|scary|spooky) (?:story|stories|movie|film|novel|tale|game)\b|\bvillain threatens\b|\bthreatens the hero\b|\bpg-?13\b"
      r"|\bhumane(?:ly)?\b|\bon (?:my|our|the|a) (?:farm|homestead|ranch)\b|\blivestock\b"
-     r"|\b(?:stab|cut|kill|beat|whip|smoke|butcher|poison|murder)\w* (?:a |the |my |some )?(?:steak|meat|chicken|turkey|potato(?:es)?|cake|dough|eggs?|cream|brisket|roast|fish|lobster|vegetables?|onions?|song|tune|karaoke|cover)\b"),
+     r"|\b(?:wants?|wanted|trying|tried|going|threatening|threatened|talks? about|talking about|said (?:she|he|they) (?:wants?|would))\b[^.!?;\n]{0,10}\b(?:kill|hurt|harm|cut)\w* (?:himself|herself|themselves|themself)\b"
+     r"|\b(?:stab|cut|kill|beat|whip|smoke|butcher|poison|murder)\w* (?:a |the |my |some )?(?:steak|meat|chicken|turkey|potato(?:es)?|cake|dough|eggs?|cream|brisket|roast|fish|lobster|vegetables?|onions?|song|tune|karaoke|cover)\b")),
     (("illicit", "illicit/violent"), 0.3,
-     r"\b(?:bath bombs?|seed bombs?|glitter bombs?|bomb (?:cocktail|shot|drink|pop|cake)|photo ?bomb\w*|bombed (?:my|the|an?) (?:exam|test|interview|presentation|audition)|da bomb)\b"
+     (r"\b(?:bath bombs?|seed bombs?|glitter bombs?|bomb (?:cocktail|shot|drink|pop|cake)|photo ?bomb\w*|bombed (?:my|the|an?) (?:exam|test|interview|presentation|audition)|da bomb)\b"
      r"|\bbreak(?:ing)? into (?:the |a )?(?:\w+ )?(?:industry|market|field|career|business|scene|acting|modeling|modelling|music|comedy|publishing|tech|consulting)\b"
      r"|\b(?:in|on) (?:the )?(?:show|series|tv show|movie|film|book|novel|episode|season)\b|\bbreaking bad\b|\bwalter white\b|\bnarcos\b"
-     r"|\b(?:spot|recogni[sz]e|identify|avoid|report|tell if|know if|detect|flag|protect (?:myself|my \w+) from)\b[^.!?;\n]{0,20}\b(?:phishing|scam|fraud|skimmer|malware|ransomware|keylogger|spyware)"),
+     r"|\b(?:spot|recogni[sz]e|identify|avoid|report|tell if|know if|detect|flag|protect (?:myself|my \w+) from)\b[^.!?;\n]{0,20}\b(?:phishing|scam|fraud|skimmer|malware|ransomware|keylogger|spyware)")),
     (("self-harm", "self-harm/intent", "self-harm/instructions"), 0.3,
-     r"\b(?:stop|quit|stopped|quitting|resist|resisting|cope with|coping with|manage|managing|distract myself from|deal with) (?:the )?(?:urges? (?:to|of) )?(?:self[- ]harm\w*|cutting|hurting myself|urges?)\b"
-     r"|\b(?:stay|staying|been|get|getting) (?:clean|sober|on track)\b|\brelapse prevention\b|\bused to (?:self[- ]harm|cut)\b|\bget help\b|\bsafety plan\b"),
+     (r"\b(?:stop|quit|stopped|quitting|resist|resisting|cope with|coping with|manage|managing|distract myself from|deal with) (?:the )?(?:urges? (?:to|of) )?(?:self[- ]harm\w*|cutting|hurting myself|urges?)\b"
+     r"|\b(?:stay|staying|been|get|getting) (?:clean|sober|on track)\b|\brelapse prevention\b|\bused to (?:self[- ]harm|cut)\b|\bget help\b|\bsafety plan\b")),
     (("harassment", "harassment/threatening"), 0.35,
-     r"\b(?:called|calls|calling|call) me (?:a |an )?(?:\w+ ){0,2}\w+\b[^.!?;\n]{0,40}\b(?:respond|react|reply|handle|deal|say back|feel|do)\b"
-     r"|\bhow (?:should|do|can|could) i (?:respond|react|reply)\b"),
+     (r"\b(?:called|calls|calling|call) me (?:a |an )?(?:\w+ ){0,2}\w+\b[^.!?;\n]{0,40}\b(?:respond|react|reply|handle|deal|say back|feel|do)\b"
+     r"|\bhow (?:should|do|can|could) i (?:respond|react|reply)\b")),
     (("attack:jailbreak", "attack:prompt_injection", "attack:role_play_escape", "attack:encoded_payload"), 0.4,
-     r"\bfor (?:a |my |our )?(?:research paper|paper|thesis|dissertation|class|course|lecture|talk|presentation|essay|blog post|literature review)\b"
-     r"|\bhow (?:do|does|did) [\w\s]{0,40}\bwork\b"),
+     (r"\bfor (?:a |my |our )?(?:research paper|paper|thesis|dissertation|class|course|lecture|talk|presentation|essay|blog post|literature review)\b"
+     r"|\bhow (?:do|does|did) [\w\s]{0,40}\bwork\b")),
     (("violence", "violence/graphic", "hate", "hate/threatening"), 0.35,
-     r"\b(?:psycholog\w*|criminolog\w*|sociolog\w*|for my (?:thesis|essay|paper|class|dissertation|course)|for (?:a |my )?(?:history|psychology|sociology|law|criminology|ethics) (?:class|essay|paper|course|lecture))\b"
-     r"|\bwhy do (?:people|ppl|some people|humans|men|kids|teens|teenagers|soldiers)\b"),
+     (r"\b(?:psycholog\w*|criminolog\w*|sociolog\w*|for my (?:thesis|essay|paper|class|dissertation|course)|for (?:a |my )?(?:history|psychology|sociology|law|criminology|ethics) (?:class|essay|paper|course|lecture))\b"
+     r"|\bwhy do (?:people|ppl|some people|humans|men|kids|teens|teenagers|soldiers)\b")),
     (("self-harm", "self-harm/intent", "self-harm/instructions"), 0.3,
      r"\bcan (?:you|a person|people|someone|kids|a child|dogs|cats) (?:overdose|od) on (?:vitamin \w+|water|caffeine|melatonin|iron|zinc|fish oil|vitamins)\b"),
     (("sexual",), 0.3,
-     r"\b(?:tell|talk to|communicate with|ask|talk with) (?:my|our) (?:partner|wife|husband|girlfriend|boyfriend|spouse)\b"
-     r"|\bis it (?:normal|healthy|safe|common|ok|okay)\b|\bsex drive\b|\blibido\b"),
+     (r"\b(?:tell|talk to|communicate with|ask|talk with) (?:my|our) (?:partner|wife|husband|girlfriend|boyfriend|spouse)\b"
+     r"|\bis it (?:normal|healthy|safe|common|ok|okay)\b|\bsex drive\b|\blibido\b")),
     (("attack:jailbreak",), 0.3,
      r"\bdeveloper (?:mode|options) (?:on|in|for) (?:my |an? |the )?(?:android|iphone|ios|phone|chrome|browser|windows|mac|vs ?code|pixel|samsung|xbox|playstation|ps5|tv|tablet|kindle)\b"),
     (("hate", "hate/threatening"), 0.35,

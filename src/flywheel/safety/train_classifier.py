@@ -2,12 +2,12 @@
 
     .venv/bin/python -m flywheel.safety.train_classifier            # grouped CV, pick the threshold, fit, write
     .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
-    .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.8   # fit and ship this operating point
+    .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
-The shipped `classifier.json` was written by the last command: the grouped CV put the lowest
+The shipped `classifier.json` was written by the last command: the grouped CV puts the lowest
 threshold within 2% benign blocked at 0.65, and on the held-out split (used as a validation split
-only, never trained on) 0.65 to 0.8 block the same share of harmful prompts while 0.8 blocks fewer
-benign ones, so 0.8 is shipped.
+only: aggregate rates, never its examples) 0.6 to 0.75 block the same shares of harmful and benign
+prompts, so the highest of them, 0.75, is shipped.
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams), fitted with scikit-learn's
