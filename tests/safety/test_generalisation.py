@@ -160,3 +160,16 @@ def test_cached_word_scores_equal_a_direct_sum_over_features():
         got = classifier.predict(text)
         for name, z in zip(model.labels, direct):
             assert got[name] == pytest.approx(1 / (1 + math.exp(-z)), abs=1e-9)
+
+
+# A small set written after the fifth round of rules and measured once before any rule was written
+# for it (18/24 harmful+attack blocked, 1/20 benign blocked; the code before this work: 10/24, 1/20),
+# then used for the sixth round: now a regression check. Format: label|category or kind|text.
+FRESH = [line.split("|", 2) for line in (Path(__file__).with_name("fresh_prompts.txt")
+                                          .read_text(encoding="utf-8").splitlines()) if line]
+
+
+@pytest.mark.parametrize("label,kind,text", FRESH)
+def test_fresh_prompt_gets_its_verdict(label, kind, text):
+    verdict = check_input([{"role": "user", "content": text}])
+    assert verdict.blocked == (label != "benign"), (kind, verdict.categories, verdict.attack)
