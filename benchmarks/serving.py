@@ -24,6 +24,7 @@ batch 1 with held-out loss <= 2% worse, a single stream >= 4x HF batch 1.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
@@ -154,6 +155,13 @@ def measure(fn, repeats: int) -> tuple[float, float]:
     return best_wall, best_cpu
 
 
+def _load() -> str:
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())  # 1, 5 and 15 minutes
+    except OSError:
+        return "unknown"
+
+
 def _sync(device) -> None:
     if torch.device(device).type == "cuda":
         torch.cuda.synchronize()
@@ -174,7 +182,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device
     quant = "bf16" if torch.device(device).type == "cuda" else "int8"
-    print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}")
+    print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}, "
+          f"{os.cpu_count()} CPUs, load average {_load()}")
 
     train_texts, held_texts = corpus()
     tok = ChatTokenizer.train(train_texts, vocab_size=512)
@@ -219,6 +228,8 @@ def main() -> None:
             engine.close()
         results[precision] = (streams, single, loss_q)
 
+    print(f"\nload average after the measurements {_load()} (above the CPU count, the wall clock mostly "
+          f"measures waiting and multi-threaded steps stall on descheduled workers)")
     fp_streams, fp_single, fp_loss = results["fp32"]
     q_streams, q_single, q_loss = results[quant]
     rows = [

@@ -211,3 +211,22 @@ def test_a_seeded_sample_is_the_same_alone_and_in_a_batch(engine):
     with ThreadPoolExecutor(5) as pool:
         together = list(pool.map(engine.generate, [seeded, *others]))
     assert together[0]["choices"] == alone["choices"]
+
+
+def test_thread_tuner_keeps_the_faster_thread_count_and_looks_again():
+    from flywheel.serving.runner import ThreadTuner
+
+    tuner = ThreadTuner([2, 1], probe=3, hold=5)
+    cost = {2: 0.004, 1: 0.001}  # seconds per row: on a busy machine one thread wins
+    seen = []
+    for step in range(40):
+        n = tuner.threads()
+        seen.append(n)
+        tuner.record(n, cost[n], timed=step % 7 != 0)  # some steps follow a switch: not timed
+        if step == 20:
+            cost = {2: 0.0005, 1: 0.001}  # the other jobs left: two threads win again
+    # step 0 is not timed, 1-3 time two threads, 4-6 one thread; one wins and is held for 5 steps
+    assert seen[:7] == [2, 2, 2, 2, 1, 1, 1] and set(seen[7:12]) == {1}
+    # after the change, the probe of steps 24-30 finds two threads faster and holds them
+    assert set(seen[31:36]) == {2} and tuner.choice == 2
+    assert ThreadTuner([1, 1]).threads() == 1

@@ -10,10 +10,13 @@ one flat KV write a layer, the pad token masked inside the output layer). The en
 running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of tiny ops; splitting each across OpenMP
-workers costs more than it saves, and when another process holds the second core the step waits on a
-descheduled worker. So a step of at most `NARROW_BATCH` rows runs on one intra-op thread and a step of
-`WIDE_BATCH` or more on the threads torch had when the runner was built. Switching costs a few
-milliseconds (the worker pool resizes), so between the two the setting stays as it was.
+workers costs more than it saves, and when another process (or another model's engine) holds a core
+the step waits on a descheduled worker. So a step of at most `NARROW_BATCH` rows runs on one intra-op
+thread. Wide steps (`WIDE_BATCH` rows or more) gain from more threads on idle cores and lose badly on
+busy ones, which only timing can tell: `ThreadTuner` times a few wide steps at each candidate (the
+threads torch had when the runner was built, and one), keeps the faster for the next few hundred,
+then looks again. Switching costs milliseconds (the worker pool resizes), so between the two sizes
+the setting stays as it was, and the first step after a switch is not timed.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
 otherwise `auto` is int8 dynamic quantization of the Linear layers on CPU and bf16 on CUDA. Knows no
@@ -22,6 +25,7 @@ HTTP and no scheduling.
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -31,7 +35,44 @@ from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
 
 NARROW_BATCH = 4  # decode steps of at most this many rows: one intra-op thread
-WIDE_BATCH = 8  # from this many rows on: the runner's configured threads
+WIDE_BATCH = 8  # from this many rows on: whichever thread count ThreadTuner finds faster
+
+
+class ThreadTuner:
+    """Chooses the intra-op threads for wide decode steps by timing them (wall seconds per row).
+
+    Probing: each candidate runs `probe` timed steps (after one untimed step that absorbs the pool
+    resize); then the one with the lower mean seconds-per-row runs `hold` steps; then it probes again.
+    """
+
+    def __init__(self, candidates: list[int], probe: int = 12, hold: int = 400):
+        self.candidates = list(dict.fromkeys(candidates))
+        self.probe, self.hold = probe, hold
+        self.choice = self.candidates[0]
+        self._costs: list[list[float]] = [[] for _ in self.candidates]
+        self._probing = 0 if len(self.candidates) > 1 else None  # candidate index, or None: holding
+        self._held = 0
+
+    def threads(self) -> int:
+        """The thread count the next wide step should run with."""
+        return self.candidates[self._probing] if self._probing is not None else self.choice
+
+    def record(self, threads: int, seconds_per_row: float, timed: bool) -> None:
+        if self._probing is None:
+            self._held += 1
+            if self._held >= self.hold and len(self.candidates) > 1:
+                self._probing, self._costs = 0, [[] for _ in self.candidates]
+            return
+        if threads != self.candidates[self._probing] or not timed:
+            return
+        costs = self._costs[self._probing]
+        costs.append(seconds_per_row)
+        if len(costs) >= self.probe:
+            self._probing += 1
+            if self._probing == len(self.candidates):
+                means = [sum(c) / len(c) for c in self._costs]
+                self.choice = self.candidates[means.index(min(means))]
+                self._probing, self._held = None, 0
 
 
 def resolve_precision(requested: str, meta: dict, device: torch.device) -> str:
@@ -83,6 +124,7 @@ class ModelRunner:
         # next token, so it is masked inside the output layer.
         self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
         self.threads = torch.get_num_threads()  # what FLYWHEEL_TORCH_THREADS (or torch) configured
+        self.tuner = ThreadTuner([self.threads, 1])
 
     @property
     def n_slots(self) -> int:
@@ -92,14 +134,26 @@ class ModelRunner:
         return self.decoder.prefill(slot, ids, start)  # (V,) float32
 
     def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
-        if self.device.type == "cpu":
-            self._set_threads(len(tokens))
-        return self.decoder.decode(tokens, positions)  # (B, V) float32
+        rows = len(tokens)
+        if self.device.type != "cpu" or NARROW_BATCH < rows < WIDE_BATCH:
+            return self.decoder.decode(tokens, positions)  # (B, V) float32
+        if rows <= NARROW_BATCH:
+            self._use_threads(1)
+            return self.decoder.decode(tokens, positions)
+        threads = self.tuner.threads()
+        switched = self._use_threads(threads)
+        start = time.perf_counter()
+        logits = self.decoder.decode(tokens, positions)
+        self.tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
+        return logits
 
-    def _set_threads(self, rows: int) -> None:
-        want = 1 if rows <= NARROW_BATCH else self.threads if rows >= WIDE_BATCH else None
-        if want is not None and want != torch.get_num_threads():
-            torch.set_num_threads(want)
+    @staticmethod
+    def _use_threads(n: int) -> bool:
+        """Set torch's intra-op threads to n; whether that changed them."""
+        if n == torch.get_num_threads():
+            return False
+        torch.set_num_threads(n)
+        return True
 
     def copy(self, src: int, dst: int, length: int) -> None:
         if length > 0 and src != dst:
