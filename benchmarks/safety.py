@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/safety.py                 # dev and held-out splits
     .venv/bin/python benchmarks/safety.py --split heldout
     .venv/bin/python benchmarks/safety.py --split blind   # data/blind.jsonl, written by someone else (if present)
+    .venv/bin/python benchmarks/safety.py --split dev --prompts src/flywheel/safety/data/checks/fresh2.txt
     .venv/bin/python benchmarks/safety.py --split dev --errors    # list the dev split's mistakes
 
 Prints, per split: precision, recall, F1 and false-positive rate per moderation category (over the
@@ -160,6 +161,16 @@ def report(split: str, rows: list[dict], res: dict, errors: bool) -> dict:
     return out
 
 
+def prompts_check(path: Path) -> None:
+    """Block rates on a hand-written `label|category-or-kind|text` file (e.g. data/checks/fresh2.txt)."""
+    rows = [line.split("|", 2) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    bad = [check_input([{"role": "user", "content": text}]).blocked for label, _, text in rows if label != "benign"]
+    good = [check_input([{"role": "user", "content": text}]).blocked for label, _, text in rows if label == "benign"]
+    print(f"\n== {path.name}: {len(rows)} prompts")
+    print(f"attack+harmful blocked : {sum(bad)}/{len(bad)} ({sum(bad) / max(1, len(bad)):.1%})")
+    print(f"benign blocked         : {sum(good)}/{len(good)} ({sum(good) / max(1, len(good)):.1%})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "all"], default="all",
@@ -170,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", help="also write the figures to this JSON file")
     ap.add_argument("--cold-words", action="store_true",
                     help="clear the classifier's per-word cache before every timed run (worst case)")
+    ap.add_argument("--prompts", type=Path, help="also measure a label|kind|text file (block rates only)")
     args = ap.parse_args(argv)
     # Timing on a shared machine: say how busy it was, so a p99 can be read against it.
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -180,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         # Mistakes of any split but dev are listed only with --show-heldout (held-out and blind alike).
         show = args.errors and (split == "dev" or args.show_heldout)
         results.append(report(split, rows, res, show))
+    if args.prompts:
+        prompts_check(args.prompts)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
