@@ -361,6 +361,7 @@ BENIGN_CONTEXT: list[tuple[tuple[str, ...], float, str]] = [
      r"|\b(?:strangle|choke|kill|killing|murder)\w* (?:the |my |a |some )?(?:weeds?|vines?|plants?|ivy|moss|roots?|fig|tree stumps?|mold|mould|bacteria|germs|fleas|ticks|pests|rats|mice|ants|roaches|cockroaches|bugs)\b"
      r"|\b(?:horror|ghost|scary|spooky) (?:story|stories|movie|film|novel|tale|game)\b|\bvillain threatens\b|\bthreatens the hero\b|\bpg-?13\b"
      r"|\bhumane(?:ly)?\b|\bon (?:my|our|the|a) (?:farm|homestead|ranch)\b|\blivestock\b"
+     r"|\bpoison[- ]?proof\b|\bgraphic (?:novels?|design\w*|cards?|tees?|t-shirts?|equali[sz]er|settings)\b"
      r"|\b(?:wants?|wanted|trying|tried|going|threatening|threatened|talks? about|talking about|said (?:she|he|they) (?:wants?|would))\b[^.!?;\n]{0,10}\b(?:kill|hurt|harm|cut)\w* (?:himself|herself|themselves|themself)\b"
      r"|\b(?:stab|cut|kill|beat|whip|smoke|butcher|poison|murder)\w* (?:a |the |my |some )?(?:steak|meat|chicken|turkey|potato(?:es)?|cake|dough|eggs?|cream|brisket|roast|fish|lobster|vegetables?|onions?|song|tune|karaoke|cover)\b")),
     (("illicit", "illicit/violent"), 0.3,
