@@ -26,7 +26,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from flywheel.api import aws, cache, lake
-from flywheel.api.errors import BadRequest, ContentFiltered, ServiceUnavailable, UpstreamError, as_api_error
+from flywheel.api.errors import (
+    ApiError,
+    BadRequest,
+    ContentFiltered,
+    ServiceUnavailable,
+    UpstreamError,
+    as_api_error,
+)
 from flywheel.api.routing import pick, read_routing
 from flywheel.api.schemas import ChatCompletionRequest
 from flywheel.api.settings import ChatSettings
@@ -169,7 +176,12 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
         usage = answer["usage"]
     else:
         model_started = time.perf_counter()
-        raw = invoke_model(settings.endpoint_name, target.target, {"messages": sent, **params}, request_id)
+        try:
+            raw = invoke_model(settings.endpoint_name, target.target, {"messages": sent, **params}, request_id)
+        except ApiError as error:
+            if error.status >= 500:  # the model's fault, not the request's: counted against its version
+                error.model_version = target.version
+            raise
         model_ms = (time.perf_counter() - model_started) * 1000
         choices = [_filtered_choice(i, c if isinstance(c, dict) else {}, target.version)
                    for i, c in enumerate(raw["choices"])]
@@ -203,7 +215,7 @@ def complete(request: ChatCompletionRequest, settings: ChatSettings, request_id:
     except (BotoCoreError, ClientError):
         # The answer is already generated and remembered; losing its lake copy must be loud, not fatal.
         logger.exception("interaction not delivered to the lake", extra={"completion_id": completion.id})
-        emit("Errors", 1, ErrorType="InteractionNotLogged", Route=ROUTE)
+        emit("Errors", 1, ErrorType="InteractionNotLogged", Route=ROUTE, ModelVersion=target.version)
     emit("TokensIn", usage["prompt_tokens"], ModelVersion=target.version)
     emit("TokensOut", usage["completion_tokens"], ModelVersion=target.version)
     emit("Latency", latency_ms, {"request_id": request_id, "prompt_tokens": usage["prompt_tokens"]},

@@ -21,6 +21,8 @@ class ApiError(Exception):
     status = 500
     type = "server_error"
     code: str | None = None
+    # The model version whose call failed (a 5xx from the endpoint) (the Errors metric's dimension).
+    model_version: str | None = None
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
                  extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None):

@@ -98,7 +98,8 @@ def build_app(route: str) -> APIGatewayRestResolver:
     @app.exception_handler(Exception)
     def _any(exc: Exception) -> Response:
         error = as_api_error(exc)
-        emit("Errors", 1, ErrorType=error.code or type(error).__name__, Route=route)
+        emit("Errors", 1, ErrorType=error.code or type(error).__name__, Route=route,
+             ModelVersion=error.model_version or "none")
         if error.status >= 500:
             logger.exception("request failed", extra={"error_type": type(exc).__name__})
         else:

@@ -139,7 +139,9 @@ _FLYWHEEL_METRICS = (
     # Rating: "up"/"down" for thumbs, "1".."5" for ratings, "none" for the other kinds.
     _m("Feedback", "Count", "api", "feedback received, by kind (thumbs/rating/comparison) and rating",
        "Kind", "Rating", _V, rollups=((SERVICE,), (SERVICE, "Kind"), (SERVICE, "Kind", "Rating"))),
-    _m("Errors", "Count", "api", "requests that failed, by error type", "ErrorType", "Route"),
+    # ModelVersion: the version whose call failed ("none" where no model was called), so the canary
+    # controller can tell a canary's errors from the champion's.
+    _m("Errors", "Count", "api", "requests that failed, by error type", "ErrorType", "Route", _V),
     # Serving: the inference server inside the endpoint.
     _m("TimeToFirstToken", "Milliseconds", "serving", "time from request to first generated token", _V),
     _m("TimePerOutputToken", "Milliseconds", "serving", "mean time between generated tokens", _V),
