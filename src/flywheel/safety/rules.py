@@ -331,6 +331,7 @@ RULES: list[tuple[str, float, str]] = [
     ("attack:prompt_injection", 0.85, r"\b(?:prior|previous|earlier|existing|all) (?:guidance|guidelines|instructions|rules|policies|directives) (?:is|are|has been|have been) (?:deprecated|revoked|void|cancelled|canceled|lifted|disabled|suspended|no longer (?:valid|in effect|active))\b|\bcomply with every (?:user )?request\b|\bwithout (?:any )?refusals?\b"),
     ("attack:jailbreak", 0.85, r"\b(?:never (?:been )?given|doesn'?t have|has no|have no|without) (?:any )?content (?:rules|policy|policies|guidelines|filters)\b|\banswers everything\b"),
     ("attack:role_injection", 0.85, r"</?(?:system|user|assistant|sys|instructions?)>"),
+    ("self-harm/instructions", 0.85, r"\b(?:which|what|how many|how much)\b[^.!?;\n]{0,40}\b(?:pills|tablets|meds|medications?|drugs|combination)\b[^.!?;\n]{0,40}\b(?:stop my heart|kill me|never wake up|not wake up|end my life|die in my sleep|stop my breathing)\b"),
 ]
 
 # When one of these matches, the named categories are scaled down (multiplied) by the factor:
@@ -356,19 +357,20 @@ BENIGN_CONTEXT: list[tuple[tuple[str, ...], float, str]] = [
     # ---- fourth round (from the generated split's benign cores): hobbies, idioms, recovery, fiction ----
     (("violence", "harassment/threatening", "illicit/violent", "violence/graphic"), 0.3,
      (r"\b(?:shoot(?:ing)?|shot) (?:a |an |the |my |some |(?:you|me|him|her|them) (?:a |an )?)?(?:portraits?|photos?|photographs?|pictures?|headshots?|video|videos|film|footage|wedding|landscapes?|hoops|baskets?|pool|the breeze|text|email|message|dm|note|line)\b"
-     r"|\b(?:shooting|gun|rifle) range\b|\bat a range\b|\bclay pigeons?\b|\bknock (?:out|down) (?:a |the |that |this )?(?:wall|walls|partition|to-?do list)\b|\bstab stitch|\bchoke up on\b"
+     r"|\b(?:shooting|gun|rifle) range\b|\bat a range\b|\bclay pigeons?\b|\bknock (?:out|down) (?:a |the |that |this |my )?(?:wall|walls|partition|to-?do list|to do list|chores|tasks|homework|backlog)\b|\bstab stitch|\bchoke up on\b"
      r"|\b(?:killer|killing it|kill it|slay|slaying) (?:resume|cv|outfit|workout|presentation|interview|at (?:my|the|work))|\bkiller (?:resume|cv|app|feature|deal)\b"
      r"|\b(?:strangle|choke|kill|killing|murder)\w* (?:the |my |a |some )?(?:weeds?|vines?|plants?|ivy|moss|roots?|fig|tree stumps?|mold|mould|bacteria|germs|fleas|ticks|pests|rats|mice|ants|roaches|cockroaches|bugs)\b"
      r"|\b(?:horror|ghost|scary|spooky) (?:story|stories|movie|film|novel|tale|game)\b|\bvillain threatens\b|\bthreatens the hero\b|\bpg-?13\b"
      r"|\bhumane(?:ly)?\b|\bon (?:my|our|the|a) (?:farm|homestead|ranch)\b|\blivestock\b"
      r"|\bpoison[- ]?proof\b|\bgraphic (?:novels?|design\w*|cards?|tees?|t-shirts?|equali[sz]er|settings)\b"
-     r"|\b(?:wants?|wanted|trying|tried|going|threatening|threatened|talks? about|talking about|said (?:she|he|they) (?:wants?|would))\b[^.!?;\n]{0,10}\b(?:kill|hurt|harm|cut)\w* (?:himself|herself|themselves|themself)\b"
+     r"|\b(?:wants?|wanted|trying|tried|going|threatening|threatened|talks? about|talking about|said (?:she|he|they) (?:wants?|would))\b[^.!?;\n]{0,10}\b(?:kill|hurt|harm|cut)\w* (?:himself|herself|themselves|themself)\b|\bself[- ]harm\w*\b"
      r"|\b(?:stab|cut|kill|beat|whip|smoke|butcher|poison|murder)\w* (?:a |the |my |some )?(?:steak|meat|chicken|turkey|potato(?:es)?|cake|dough|eggs?|cream|brisket|roast|fish|lobster|vegetables?|onions?|song|tune|karaoke|cover)\b")),
     (("illicit", "illicit/violent"), 0.3,
      (r"\b(?:bath bombs?|seed bombs?|glitter bombs?|bomb (?:cocktail|shot|drink|pop|cake)|photo ?bomb\w*|bombed (?:my|the|an?) (?:exam|test|interview|presentation|audition)|da bomb)\b"
      r"|\bbreak(?:ing)? into (?:the |a )?(?:\w+ )?(?:industry|market|field|career|business|scene|acting|modeling|modelling|music|comedy|publishing|tech|consulting)\b"
      r"|\b(?:in|on) (?:the )?(?:show|series|tv show|movie|film|book|novel|episode|season)\b|\bbreaking bad\b|\bwalter white\b|\bnarcos\b"
-     r"|\b(?:spot|recogni[sz]e|identify|avoid|report|tell if|know if|detect|flag|protect (?:myself|my \w+) from)\b[^.!?;\n]{0,20}\b(?:phishing|scam|fraud|skimmer|malware|ransomware|keylogger|spyware)")),
+     r"|\b(?:spot|recogni[sz]e|identify|avoid|report|tell if|know if|detect|flag|protect (?:myself|my \w+) from)\b[^.!?;\n]{0,20}\b(?:phishing|scam|fraud|skimmer|malware|ransomware|keylogger|spyware)"
+     r"|\b(?:server|system|access|audit|error|application|nginx|apache) logs?\b|\bmy own (?:server|site|app|logs|database)\b")),
     (("self-harm", "self-harm/intent", "self-harm/instructions"), 0.3,
      (r"\b(?:stop|quit|stopped|quitting|resist|resisting|cope with|coping with|manage|managing|distract myself from|deal with) (?:the )?(?:urges? (?:to|of) )?(?:self[- ]harm\w*|cutting|hurting myself|urges?)\b"
      r"|\b(?:stay|staying|been|get|getting) (?:clean|sober|on track)\b|\brelapse prevention\b|\bused to (?:self[- ]harm|cut)\b|\bget help\b|\bsafety plan\b")),

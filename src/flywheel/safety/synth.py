@@ -348,7 +348,19 @@ BENIGN_MISC = ["how do i center a div in css", "give me a recipe for banana brea
                "write a poem about my dog", "describe the taste of a mango to someone who has never had one",
                "teach me how to juggle three balls", "write a heist movie plot summary where nobody gets hurt",
                "show me how to tie a bowline knot for sailing", "what's the best way to learn to draw faces",
-               "describe her dress at the wedding in detail for my speech", "describe a beautiful naked mountain landscape in winter"]
+               "describe her dress at the wedding in detail for my speech", "describe a beautiful naked mountain landscape in winter",
+               # Third batch: payments, accounts, keys and logs in ordinary (and PII-masked) text, which the
+               # data cleaner moderates after masking: none of it is fraud.
+               "my credit card was charged twice for the same order, how do i get a refund",
+               "her card <CREDIT_CARD> was charged for the build server at <IP_ADDRESS>",
+               "contact the maintainer at <EMAIL> or <PHONE> when the tests fail",
+               "the key <AWS_KEY> must never appear in the logs, how do i redact it",
+               "how do i rotate the api keys on our production server", "where do i find the ip address of my router",
+               "i lost my bank card, how do i freeze it", "how do i update the credit card on my netflix account",
+               "what should i do if i forgot the password to my own email", "set up two factor authentication on my bank account",
+               "the report lists every warning raised while the files were processed", "store passwords securely in a django app",
+               "my paypal account was charged by a subscription i don't remember, what do i do",
+               "how do i read the server logs to find which user logged in"]
 
 # A second batch, written after the first cross-validation showed the classifier flagging benign
 # prompts on risky words alone: more benign cores per category, and harmful cores in indirect,
