@@ -5,9 +5,9 @@
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
 The shipped `classifier.json` was written by the last command: the grouped CV puts the lowest
-threshold within 2% benign blocked at 0.65, and on the held-out split (used as a validation split
-only: aggregate rates, never its examples) 0.6 to 0.75 block the same shares of harmful and benign
-prompts, so the highest of them, 0.75, is shipped.
+threshold within 2% benign blocked at 0.65; on the held-out split (used as a validation split only:
+aggregate rates, never its examples) 0.65 blocks one more harmful and one more benign prompt than
+0.75, and 0.75 is shipped, for fewer over-refusals.
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams), fitted with scikit-learn's
