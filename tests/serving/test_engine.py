@@ -230,3 +230,21 @@ def test_thread_tuner_keeps_the_faster_thread_count_and_looks_again():
     # after the change, the probe of steps 24-30 finds two threads faster and holds them
     assert set(seen[31:36]) == {2} and tuner.choice == 2
     assert ThreadTuner([1, 1]).threads() == 1
+
+
+def test_a_runner_built_after_another_dropped_to_one_thread_still_tunes_the_configured_count(tiny_artifact):
+    import torch
+
+    from flywheel.serving.runner import configured_threads
+
+    before = torch.get_num_threads()
+    first = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
+    try:
+        first.decode([1], [0])  # a narrow step: one thread
+        assert torch.get_num_threads() == 1
+        later = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
+        assert later.threads == configured_threads() == first.threads
+        later.release()  # what Engine.close does: other torch work in the process gets them back
+        assert torch.get_num_threads() == configured_threads()
+    finally:
+        torch.set_num_threads(before)

@@ -160,6 +160,7 @@ class Engine:
             self._closed = True
             self._cond.notify()
         self._thread.join(timeout=30)
+        self.runner.release()
 
     def _retry_after(self) -> float:
         # Time for the queue ahead to drain, a batch at a time; at least a second.

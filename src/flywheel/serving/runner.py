@@ -14,7 +14,7 @@ workers costs more than it saves, and when another process (or another model's e
 the step waits on a descheduled worker. So a step of at most `NARROW_BATCH` rows runs on one intra-op
 thread. Wide steps (`WIDE_BATCH` rows or more) gain from more threads on idle cores and lose badly on
 busy ones, which only timing can tell: `ThreadTuner` times a few wide steps at each candidate (the
-threads torch had when the runner was built, and one), keeps the faster for the next few hundred,
+threads torch had when the first runner was built, and one), keeps the faster for the next few hundred,
 then looks again. Switching costs milliseconds (the worker pool resizes), so between the two sizes
 the setting stays as it was, and the first step after a switch is not timed.
 
@@ -36,6 +36,19 @@ from flywheel.model.gpt import KVCache
 
 NARROW_BATCH = 4  # decode steps of at most this many rows: one intra-op thread
 WIDE_BATCH = 8  # from this many rows on: whichever thread count ThreadTuner finds faster
+_configured_threads: int | None = None  # torch's intra-op threads before any runner changed them
+
+
+def configured_threads() -> int:
+    """The intra-op threads the process was configured with (FLYWHEEL_TORCH_THREADS or torch's default).
+
+    Read when the first runner is built: runners switch the global setting afterwards, so a model
+    loaded later would otherwise take one thread for the configured count.
+    """
+    global _configured_threads
+    if _configured_threads is None:
+        _configured_threads = torch.get_num_threads()
+    return _configured_threads
 
 
 class ThreadTuner:
@@ -123,7 +136,7 @@ class ModelRunner:
         # The lean step (flywheel.model.decode) runs prefill and decode; padding is never a real
         # next token, so it is masked inside the output layer.
         self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
-        self.threads = torch.get_num_threads()  # what FLYWHEEL_TORCH_THREADS (or torch) configured
+        self.threads = configured_threads()
         self.tuner = ThreadTuner([self.threads, 1])
 
     @property
@@ -146,6 +159,11 @@ class ModelRunner:
         logits = self.decoder.decode(tokens, positions)
         self.tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
         return logits
+
+    def release(self) -> None:
+        """Hand torch's intra-op threads back as configured (the engine closes; others re-tune)."""
+        if self.device.type == "cpu":
+            self._use_threads(self.threads)
 
     @staticmethod
     def _use_threads(n: int) -> bool:
