@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -100,6 +102,62 @@ def package_files(folder: Path, library: Path | None = LIBRARY_DIR) -> dict[str,
                     and path.name not in _NEVER:
                 files[prefix + rel.as_posix()] = path
     return files
+
+
+@dataclass(frozen=True)
+class PowertoolsFunction:
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+    dead_letter_queue: aws.sqs.Queue
+
+
+def powertools_function(parent: pulumi.Resource, prefix: str, *, names: StackNames, fn_name: str, role_name: str,
+                        dlq_name: str, folder: Path, service: str, runtime: str, layer: pulumi.Input[str],
+                        memory_mb: int, timeout_s: int, concurrency: int, log_retention_days: int,
+                        account_id: pulumi.Input[str], kms_key_arn: pulumi.Input[str],
+                        policy: Callable[[dict[str, Any]], dict], policy_inputs: dict[str, Any] | None = None,
+                        env: dict[str, str] | None = None, tags: dict[str, str],
+                        function_logical: str | None = None) -> PowertoolsFunction:
+    """One Flywheel Lambda the way every one of them is built: its own encrypted log group (JSON logs),
+    an encrypted dead-letter queue, a role only Lambda assumes with the grants `policy` returns, X-Ray
+    tracing, the Powertools layer, reserved concurrency, and the function's folder plus the library.
+
+    `policy(values)` gets `log_group`, `dlq`, `kms` and the resolved `policy_inputs` and returns the
+    role's policy document. Logical names are `<prefix>-logs|-dlq|-role|-policy` and the function's
+    `function_logical` (default `prefix`).
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    log_group = aws.cloudwatch.LogGroup(
+        f"{prefix}-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=log_retention_days,
+        kms_key_id=kms_key_arn, tags=tags, opts=child)
+    dlq = aws.sqs.Queue(
+        f"{prefix}-dlq", name=dlq_name, kms_master_key_id=kms_key_arn, message_retention_seconds=14 * 24 * 3600,
+        tags=tags, opts=child)
+    role = aws.iam.Role(
+        f"{prefix}-role", name=role_name, tags=tags,
+        assume_role_policy=pulumi.Output.from_input(account_id).apply(
+            lambda a: json.dumps(policies.assume_role("lambda.amazonaws.com", a))), opts=child)
+    role_policy = aws.iam.RolePolicy(
+        f"{prefix}-policy", role=role.id,
+        policy=pulumi.Output.all(log_group=log_group.arn, dlq=dlq.arn, kms=kms_key_arn,
+                                 **(policy_inputs or {})).apply(lambda v: json.dumps(policy(v))),
+        opts=child)
+    files = package_files(folder)
+    function = aws.lambda_.Function(
+        function_logical or prefix, name=fn_name, role=role.arn, runtime=runtime, handler=HANDLER,
+        code=pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in files.items()}),
+        layers=[layer], memory_size=memory_mb, timeout=timeout_s, reserved_concurrent_executions=concurrency,
+        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+        dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
+        kms_key_arn=kms_key_arn,
+        logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+        environment=aws.lambda_.FunctionEnvironmentArgs(variables={
+            "FLYWHEEL_PROJECT": names.project, "FLYWHEEL_STACK": names.stack,
+            "POWERTOOLS_SERVICE_NAME": service, "POWERTOOLS_METRICS_NAMESPACE": names.metrics_namespace,
+            **(env or {})}),
+        tags=tags, opts=pulumi.ResourceOptions(parent=parent, depends_on=[role_policy, log_group]))
+    return PowertoolsFunction(function, role, log_group, dlq)
 
 
 def routes_tree(functions=FUNCTIONS) -> list[str]:
@@ -272,48 +330,24 @@ class Api(pulumi.ComponentResource):
 
     def _function(self, name: str, spec: FunctionSpec, args: ApiArgs, tables, layer: str, tags):
         n, cfg = args.names, args.api
-        child = pulumi.ResourceOptions(parent=self)
-        fn_name = function_name(n, spec.name)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-{spec.name}-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=cfg.log_retention_days,
-            kms_key_id=args.kms_key_arn, tags=tags, opts=child)
-        self.log_group_names[spec.name] = log_group.name
-        dlq = aws.sqs.Queue(
-            f"{name}-{spec.name}-dlq", name=policies.physical_name(n, f"api-{spec.name}-dlq", 80),
-            kms_master_key_id=args.kms_key_arn, message_retention_seconds=14 * 24 * 3600, tags=tags, opts=child)
-        role = aws.iam.Role(
-            f"{name}-{spec.name}-role", name=policies.physical_name(n, f"api-{spec.name}"), tags=tags,
-            assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-                lambda a: json.dumps(policies.assume_role("lambda.amazonaws.com", a))), opts=child)
         table_arns = {role_: tables[role_].arn for role_ in spec.tables}
-        firehose = [args.firehose_arns[z] for z in spec.streams]
-        policy = aws.iam.RolePolicy(
-            f"{name}-{spec.name}-policy", role=role.id,
-            policy=pulumi.Output.all(
-                log_group=log_group.arn, dlq=dlq.arn, kms=args.kms_key_arn, tables=table_arns,
-                endpoints=args.endpoint_arns if spec.invokes_endpoint else [], firehose=firehose,
-                group=args.model_package_group_arn if spec.reads_registry else None,
-            ).apply(lambda v: json.dumps(policies.lambda_policy(
+        built = powertools_function(
+            self, f"{name}-{spec.name}", names=n, fn_name=function_name(n, spec.name),
+            role_name=policies.physical_name(n, f"api-{spec.name}"),
+            dlq_name=policies.physical_name(n, f"api-{spec.name}-dlq", 80), folder=spec.folder, service=spec.name,
+            runtime=cfg.runtime, layer=layer, memory_mb=cfg.memory_mb, timeout_s=cfg.timeout_s,
+            concurrency=getattr(cfg, spec.concurrency_field), log_retention_days=cfg.log_retention_days,
+            account_id=args.account_id, kms_key_arn=args.kms_key_arn, tags=tags,
+            policy_inputs={"tables": table_arns, "endpoints": args.endpoint_arns if spec.invokes_endpoint else [],
+                           "firehose": [args.firehose_arns[z] for z in spec.streams],
+                           "group": args.model_package_group_arn if spec.reads_registry else None},
+            policy=lambda v: policies.lambda_policy(
                 log_group_arn=v["log_group"], dead_letter_queue_arn=v["dlq"], kms_key_arn=v["kms"],
                 tables={arn: spec.tables[r] for r, arn in v["tables"].items()},
                 endpoint_arns=v["endpoints"] or None, firehose_arns=v["firehose"] or None,
-                model_package_group_arn=v["group"]))),
-            opts=child)
-        files = package_files(spec.folder)
-        return aws.lambda_.Function(
-            f"{name}-{spec.name}", name=fn_name, role=role.arn, runtime=cfg.runtime, handler=HANDLER,
-            code=pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in files.items()}),
-            layers=[layer], memory_size=cfg.memory_mb, timeout=cfg.timeout_s,
-            reserved_concurrent_executions=getattr(cfg, spec.concurrency_field),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-            kms_key_arn=args.kms_key_arn,
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                "FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack,
-                "POWERTOOLS_SERVICE_NAME": spec.name, "POWERTOOLS_METRICS_NAMESPACE": n.metrics_namespace,
-            }),
-            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]))
+                model_package_group_arn=v["group"]))
+        self.log_group_names[spec.name] = built.log_group.name
+        return built.function
 
     def _authorizer_function(self, name: str, args: ApiArgs, layer: str, tags):
         n, cfg = args.names, args.api

@@ -66,44 +66,26 @@ def controller_policy(*, log_group_arn: str, dead_letter_queue_arn: str, kms_key
 
 def add_canary_controller(parent: pulumi.Resource, name: str, args: CanaryControllerArgs) -> dict[str, pulumi.Output]:
     """The function, its log group, DLQ, role and policy, the schedule rule, its target and the permission."""
-    from infra.components.api import FUNCTIONS_DIR, HANDLER, package_files, powertools_layer_arn
+    from infra.components.api import FUNCTIONS_DIR, powertools_function, powertools_layer_arn
 
     n, tags = args.names, policies.tags(args.names, "serving")
     child = pulumi.ResourceOptions(parent=parent)
     fn_name = function_name(n)
-    log_group = aws.cloudwatch.LogGroup(
-        f"{name}-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=args.log_retention_days,
-        kms_key_id=args.kms_key_arn, tags=tags, opts=child)
-    dlq = aws.sqs.Queue(
-        f"{name}-dlq", name=policies.physical_name(n, "canary-controller-dlq", 80), kms_master_key_id=args.kms_key_arn,
-        message_retention_seconds=14 * 24 * 3600, tags=tags, opts=child)
-    role = aws.iam.Role(
-        f"{name}-role", name=fn_name, tags=tags,
-        assume_role_policy=pulumi.Output.from_input(args.account_id).apply(
-            lambda a: json.dumps(policies.assume_role("lambda.amazonaws.com", a))), opts=child)
-    policy = aws.iam.RolePolicy(
-        f"{name}-policy", role=role.id,
-        policy=pulumi.Output.all(log_group.arn, dlq.arn, args.kms_key_arn, args.partition, args.account_id).apply(
-            lambda v: json.dumps(controller_policy(
-                log_group_arn=v[0], dead_letter_queue_arn=v[1], kms_key_arn=v[2],
-                table_arn=routing_table_arn(v[3], args.region, v[4], n), metrics_namespace=n.metrics_namespace))),
-        opts=child)
-    function = aws.lambda_.Function(
-        f"{name}-function", name=fn_name, role=role.arn, runtime=args.runtime, handler=HANDLER,
-        code=pulumi.AssetArchive({k: pulumi.FileAsset(str(v))
-                                  for k, v in package_files(FUNCTIONS_DIR / "canary").items()}),
-        layers=[powertools_layer_arn(args.region, args.powertools_layer_version, args.runtime)],
-        memory_size=256, timeout=60, reserved_concurrent_executions=1,
-        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-        dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-        kms_key_arn=args.kms_key_arn,
-        logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-        environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-            "FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack, "CANARY_ROUTE": "chat",
-            "CANARY_CONFIG": json.dumps(args.canary_config, sort_keys=True),
-            "POWERTOOLS_SERVICE_NAME": "canary", "POWERTOOLS_METRICS_NAMESPACE": n.metrics_namespace,
-        }),
-        tags=tags, opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, log_group]))
+    built = powertools_function(
+        parent, name, names=n, fn_name=fn_name, role_name=fn_name,
+        dlq_name=policies.physical_name(n, "canary-controller-dlq", 80), folder=FUNCTIONS_DIR / "canary",
+        service="canary", runtime=args.runtime,
+        layer=powertools_layer_arn(args.region, args.powertools_layer_version, args.runtime),
+        memory_mb=256, timeout_s=60, concurrency=1, log_retention_days=args.log_retention_days,
+        account_id=args.account_id, kms_key_arn=args.kms_key_arn, tags=tags,
+        policy_inputs={"partition": args.partition, "account": args.account_id},
+        policy=lambda v: controller_policy(
+            log_group_arn=v["log_group"], dead_letter_queue_arn=v["dlq"], kms_key_arn=v["kms"],
+            table_arn=routing_table_arn(v["partition"], args.region, v["account"], n),
+            metrics_namespace=n.metrics_namespace),
+        env={"CANARY_ROUTE": "chat", "CANARY_CONFIG": json.dumps(args.canary_config, sort_keys=True)},
+        function_logical=f"{name}-function")
+    function, role = built.function, built.role
     # A failed tick is not retried: the next one decides again from the stored record.
     aws.lambda_.FunctionEventInvokeConfig(
         f"{name}-async", function_name=function.name, maximum_retry_attempts=0, maximum_event_age_in_seconds=300,

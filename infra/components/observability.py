@@ -31,7 +31,7 @@ import pulumi_aws as aws
 from flywheel.names import StackNames
 from flywheel.observability import catalogue as cat
 from infra import policies
-from infra.components.api import FUNCTIONS_DIR, HANDLER, package_files, powertools_layer_arn
+from infra.components.api import FUNCTIONS_DIR, powertools_function, powertools_layer_arn
 
 FORWARDER = "emf_forwarder"  # the folder under functions/
 
@@ -332,38 +332,17 @@ class Observability(pulumi.ComponentResource):
         """The forwarder Lambda and the subscriptions that feed it; returns the function's ARN."""
         n, fwd, child = args.names, args.forwarder, pulumi.ResourceOptions(parent=self)
         fn_name = policies.physical_name(n, "emf-forwarder")
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-emf-forwarder-logs", name=f"/aws/lambda/{fn_name}", retention_in_days=fwd.log_retention_days,
-            kms_key_id=args.kms_key_arn, tags=tags, opts=child)
-        dlq = aws.sqs.Queue(
-            f"{name}-emf-forwarder-dlq", name=policies.physical_name(n, "emf-forwarder-dlq", 80),
-            kms_master_key_id=args.kms_key_arn, message_retention_seconds=14 * 24 * 3600, tags=tags, opts=child)
-        role = aws.iam.Role(
-            f"{name}-emf-forwarder-role", name=policies.physical_name(n, "emf-forwarder"), tags=tags,
-            assume_role_policy=pulumi.Output.from_input(fwd.account_id).apply(
-                lambda a: json.dumps(policies.assume_role("lambda.amazonaws.com", a))), opts=child)
         # Own logs, own dead-letter queue, traces, the key, and PutMetricData in Flywheel's namespace only.
-        policy = aws.iam.RolePolicy(
-            f"{name}-emf-forwarder-policy", role=role.id,
-            policy=pulumi.Output.all(log_group.arn, dlq.arn, args.kms_key_arn).apply(
-                lambda v: json.dumps(policies.lambda_policy(log_group_arn=v[0], dead_letter_queue_arn=v[1],
-                                                            kms_key_arn=v[2],
-                                                            metrics_namespace=n.metrics_namespace))),
-            opts=child)
-        files = package_files(FUNCTIONS_DIR / FORWARDER)
-        function = aws.lambda_.Function(
-            f"{name}-emf-forwarder", name=fn_name, role=role.arn, runtime=fwd.runtime, handler=HANDLER,
-            code=pulumi.AssetArchive({k: pulumi.FileAsset(str(v)) for k, v in files.items()}),
-            layers=[powertools_layer_arn(args.region, fwd.powertools_layer_version, fwd.runtime)],
-            memory_size=fwd.memory_mb, timeout=fwd.timeout_s, reserved_concurrent_executions=fwd.concurrency,
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-            kms_key_arn=args.kms_key_arn,
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={
-                "FLYWHEEL_PROJECT": n.project, "FLYWHEEL_STACK": n.stack,
-                "POWERTOOLS_SERVICE_NAME": "emf-forwarder", "POWERTOOLS_METRICS_NAMESPACE": n.metrics_namespace}),
-            tags=tags, opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, log_group]))
+        function = powertools_function(
+            self, f"{name}-emf-forwarder", names=n, fn_name=fn_name, role_name=fn_name,
+            dlq_name=policies.physical_name(n, "emf-forwarder-dlq", 80), folder=FUNCTIONS_DIR / FORWARDER,
+            service="emf-forwarder", runtime=fwd.runtime,
+            layer=powertools_layer_arn(args.region, fwd.powertools_layer_version, fwd.runtime),
+            memory_mb=fwd.memory_mb, timeout_s=fwd.timeout_s, concurrency=fwd.concurrency,
+            log_retention_days=fwd.log_retention_days, account_id=fwd.account_id, kms_key_arn=args.kms_key_arn,
+            tags=tags, policy=lambda v: policies.lambda_policy(
+                log_group_arn=v["log_group"], dead_letter_queue_arn=v["dlq"], kms_key_arn=v["kms"],
+                metrics_namespace=n.metrics_namespace)).function
         for role_, group_name in emf_source_log_groups(n).items():
             group = aws.cloudwatch.LogGroup(
                 f"{name}-sagemaker-{role_}-logs", name=group_name, retention_in_days=fwd.log_retention_days,
