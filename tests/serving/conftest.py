@@ -101,3 +101,30 @@ def fp32_artifact(tiny_artifact, tmp_path_factory) -> Path:
     meta["serving"] = {"precision": "fp32"}
     (folder / "config.json").write_text(json.dumps(meta))
     return folder
+
+
+@pytest.fixture(scope="module")
+def endpoint(moto_stack, mme, tiny_artifact, tmp_path_factory, request):
+    """The local SageMaker endpoint in front of the module's `mme` server, with the tiny model uploaded to
+    the lake's models/ zone under the requesting module's `TARGET` (fetched on first use, as SageMaker does)."""
+    from flywheel.local.endpoint import LocalEndpoint
+    from flywheel.model.artifact import pack
+
+    target = request.module.TARGET
+    archive = pack(tiny_artifact, tmp_path_factory.mktemp("upload") / "model.tar.gz")
+    s3 = moto_stack.client("s3")
+    s3.upload_file(str(archive), moto_stack.names.bucket, moto_stack.names.zone_prefix("models") + target)
+    with LocalEndpoint(mme.url, tmp_path_factory.mktemp("models"), names=moto_stack.names,
+                       s3_client=s3, default_target=target) as ep:
+        yield ep
+
+
+@pytest.fixture(scope="module")
+def runtime(endpoint, moto_stack):
+    """boto3's sagemaker-runtime client, unchanged but for its endpoint URL: the local endpoint."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("sagemaker-runtime", endpoint_url=endpoint.url, region_name=moto_stack.region,
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        config=Config(retries={"max_attempts": 1}))

@@ -13,7 +13,6 @@ import uuid
 
 import pytest
 
-from flywheel.model.artifact import pack
 from flywheel.observability.correlation import (
     custom_attributes,
     parse_custom_attributes,
@@ -22,28 +21,6 @@ from flywheel.observability.correlation import (
 
 TARGET = "corr-v1/model.tar.gz"
 BODY = {"messages": [{"role": "user", "content": "Hello?"}], "max_tokens": 4}
-
-
-@pytest.fixture(scope="module")
-def endpoint(moto_stack, mme, tiny_artifact, tmp_path_factory):
-    from flywheel.local.endpoint import LocalEndpoint
-
-    archive = pack(tiny_artifact, tmp_path_factory.mktemp("corr-upload") / "model.tar.gz")
-    s3 = moto_stack.client("s3")
-    s3.upload_file(str(archive), moto_stack.names.bucket, moto_stack.names.zone_prefix("models") + TARGET)
-    with LocalEndpoint(mme.url, tmp_path_factory.mktemp("corr-models"), names=moto_stack.names, s3_client=s3,
-                       default_target=TARGET) as ep:
-        yield ep
-
-
-@pytest.fixture(scope="module")
-def runtime(endpoint, moto_stack):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("sagemaker-runtime", endpoint_url=endpoint.url, region_name=moto_stack.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 1}))
 
 
 def _container_lines(mme, request_id: str, timeout_s: float = 5.0) -> list[dict]:

@@ -6,33 +6,9 @@ import json
 
 import pytest
 
-from flywheel.model.artifact import pack
-
 TARGET = "test-v1/model.tar.gz"
 BODY = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello?"}],
         "max_tokens": 6}
-
-
-@pytest.fixture(scope="module")
-def endpoint(moto_stack, mme, tiny_artifact, tmp_path_factory):
-    from flywheel.local.endpoint import LocalEndpoint
-
-    archive = pack(tiny_artifact, tmp_path_factory.mktemp("upload") / "model.tar.gz")
-    s3 = moto_stack.client("s3")
-    s3.upload_file(str(archive), moto_stack.names.bucket, moto_stack.names.zone_prefix("models") + TARGET)
-    with LocalEndpoint(mme.url, tmp_path_factory.mktemp("models"), names=moto_stack.names,
-                       s3_client=s3, default_target=TARGET) as ep:
-        yield ep
-
-
-@pytest.fixture(scope="module")
-def runtime(endpoint, moto_stack):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("sagemaker-runtime", endpoint_url=endpoint.url, region_name=moto_stack.region,
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
-                        config=Config(retries={"max_attempts": 1}))
 
 
 def test_invoke_endpoint_fetches_loads_and_answers(runtime, endpoint, mme):
