@@ -91,3 +91,33 @@ def test_rules_searched_in_pieces_match_as_the_whole_rule():
             for view in views(row["text"]):
                 for pattern, pieces in whole:
                     assert bool(pattern.search(view.text)) == any(p.search(view.text) for p in pieces), pattern.pattern[:60]
+
+
+def test_indexed_rule_scores_equal_searching_every_rule():
+    # rule_scores searches only the rules its needle index admits; the answer must be the one a search
+    # of every compiled rule gives (highest weight per label, then the same benign discounts).
+    from flywheel.safety.normalize import views
+    from flywheel.safety.rules import compiled, rule_scores
+
+    rules, benign = compiled()
+
+    def every_rule(text: str) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for label, weight, pattern, _ in rules:
+            if pattern.search(text):
+                scores[label] = max(weight, scores.get(label, 0.0))
+        for labels, factor, pattern in benign:
+            if any(label in scores for label in labels) and pattern.search(text):
+                for label in labels:
+                    if label in scores:
+                        scores[label] *= factor
+        return scores
+
+    checked = 0
+    for name in SPLITS:
+        rows = load(name)[::7] if name == "synth" else load(name)
+        for row in rows:
+            for view in views(row["text"]):
+                assert rule_scores(view.text) == every_rule(view.text), view.text
+                checked += 1
+    assert checked > 1000
