@@ -240,7 +240,7 @@ def test_a_runner_built_after_another_dropped_to_one_thread_still_tunes_the_conf
     before = torch.get_num_threads()
     first = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
     try:
-        first.decode([1], [0])  # a narrow step: one thread
+        first.decode([1], [0])  # a narrow step: its tuner tries one thread first
         assert torch.get_num_threads() == 1
         later = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
         assert later.threads == configured_threads() == first.threads

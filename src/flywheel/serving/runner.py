@@ -10,12 +10,12 @@ one flat KV write a layer, the pad token masked inside the output layer). The en
 running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of tiny ops; splitting each across OpenMP
-workers costs more than it saves, and when another process (or another model's engine) holds a core
-the step waits on a descheduled worker. So a step of at most `NARROW_BATCH` rows runs on one intra-op
-thread. Wide steps (`WIDE_BATCH` rows or more) gain from more threads on idle cores and lose badly on
-busy ones, which only timing can tell: `ThreadTuner` times a few wide steps at each candidate (the
-threads torch had when the first runner was built, and one), keeps the faster for the next few hundred,
-then looks again. Switching costs milliseconds (the worker pool resizes), so between the two sizes
+workers can cost more than it saves, and when another process (or another model's engine) holds a
+core the step waits on a descheduled worker; on an idle machine the same split can pay. Only timing
+can tell, so each size class has its own `ThreadTuner`: steps of at most `NARROW_BATCH` rows (starting
+on one intra-op thread) and steps of `WIDE_BATCH` rows or more (starting on the configured count). A
+tuner times a few steps at each candidate (the threads torch had when the first runner was built, and
+one), keeps the faster for the next few hundred, then looks again. Switching costs milliseconds (the worker pool resizes), so between the two sizes
 the setting stays as it was, and the first step after a switch is not timed.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
@@ -34,8 +34,8 @@ from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
 
-NARROW_BATCH = 4  # decode steps of at most this many rows: one intra-op thread
-WIDE_BATCH = 8  # from this many rows on: whichever thread count ThreadTuner finds faster
+NARROW_BATCH = 4  # decode steps of at most this many rows: their own tuner, one thread first
+WIDE_BATCH = 8  # from this many rows on: the wide steps' tuner, the configured count first
 _configured_threads: int | None = None  # torch's intra-op threads before any runner changed them
 
 
@@ -52,7 +52,7 @@ def configured_threads() -> int:
 
 
 class ThreadTuner:
-    """Chooses the intra-op threads for wide decode steps by timing them (wall seconds per row).
+    """Chooses the intra-op threads for one size class of decode steps by timing them (wall seconds per row).
 
     Probing: each candidate runs `probe` timed steps (after one untimed step that absorbs the pool
     resize); then the one with the lower mean seconds-per-row runs `hold` steps; then it probes again.
@@ -67,7 +67,7 @@ class ThreadTuner:
         self._held = 0
 
     def threads(self) -> int:
-        """The thread count the next wide step should run with."""
+        """The thread count the next step of its class should run with."""
         return self.candidates[self._probing] if self._probing is not None else self.choice
 
     def record(self, threads: int, seconds_per_row: float, timed: bool) -> None:
@@ -137,7 +137,8 @@ class ModelRunner:
         # next token, so it is masked inside the output layer.
         self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
         self.threads = configured_threads()
-        self.tuner = ThreadTuner([self.threads, 1])
+        self.tuner = ThreadTuner([self.threads, 1])  # wide steps
+        self.narrow_tuner = ThreadTuner([1, self.threads])
 
     @property
     def n_slots(self) -> int:
@@ -150,14 +151,12 @@ class ModelRunner:
         rows = len(tokens)
         if self.device.type != "cpu" or NARROW_BATCH < rows < WIDE_BATCH:
             return self.decoder.decode(tokens, positions)  # (B, V) float32
-        if rows <= NARROW_BATCH:
-            self._use_threads(1)
-            return self.decoder.decode(tokens, positions)
-        threads = self.tuner.threads()
+        tuner = self.narrow_tuner if rows <= NARROW_BATCH else self.tuner
+        threads = tuner.threads()
         switched = self._use_threads(threads)
         start = time.perf_counter()
         logits = self.decoder.decode(tokens, positions)
-        self.tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
+        tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
         return logits
 
     def release(self) -> None:
