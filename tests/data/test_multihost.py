@@ -47,7 +47,9 @@ def test_two_instances_on_s3_keep_what_one_instance_keeps(moto_stack, demo_raw, 
     run = uuid.uuid4().hex[:8]
     raw = f"s3://{bucket}/raw/multihost-{run}/"
     _upload(moto_stack.client("s3"), bucket, demo_raw, f"raw/multihost-{run}/")
-    work = f"s3://{bucket}/work/multihost-{run}"
+    # Where the pipeline puts a multi-instance run's shared work dir: the shards zone, per execution.
+    work_prefix = moto_stack.names.zone_prefix("shards") + f"work/multihost-{run}"
+    work = f"s3://{bucket}/{work_prefix}"
 
     # The stack's variables (endpoint, credentials, region) reach the children; FLYWHEEL_STACK is left
     # out so neither run publishes to the lake (both would publish the same data version).
@@ -85,7 +87,7 @@ def test_two_instances_on_s3_keep_what_one_instance_keeps(moto_stack, demo_raw, 
     # (ranks 0-1 of a 3-task stage are instance 0's, rank 2 instance 1's; buckets split 7/7).
     s3 = moto_stack.client("s3")
     def markers(stage):
-        listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"work/multihost-{run}/logs/{stage}/completions/")
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{work_prefix}/logs/{stage}/completions/")
         return sorted(o["Key"].rsplit("/", 1)[1] for o in listing.get("Contents", []))
     assert markers("clean") == ["00000", "00001", "00002"]
     assert markers("minhash_buckets") == [f"{r:05d}" for r in range(14)]
