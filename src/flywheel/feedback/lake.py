@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -43,18 +44,20 @@ def _s3():
     return boto3.client("s3")  # built per call, after the stack set AWS_ENDPOINT_URL
 
 
-def read_events(names: StackNames, zone: str, dropped: Counter | None = None) -> pd.DataFrame:
-    """Every record Firehose delivered into `zone`, oldest object first."""
+def event_objects(names: StackNames, zone: str, dropped: Counter | None = None, *, newest_first: bool = False,
+                  s3=None) -> Iterator[list[dict]]:
+    """The records Firehose delivered into `zone`, one list per S3 object, oldest object first (or newest
+    first). Firehose's error output is not read; a line that is not a JSON object is counted in `dropped`."""
     dropped = Counter() if dropped is None else dropped
-    s3 = _s3()
+    s3 = s3 or _s3()
     prefix = events_prefix(names, zone)
     keys = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=names.bucket, Prefix=prefix):
         keys += [(o["LastModified"], o["Key"]) for o in page.get("Contents", [])
                  if not o["Key"].startswith(f"{prefix}errors/")]
-    rows = []
-    for _, key in sorted(keys):
+    for _, key in sorted(keys, reverse=newest_first):
         body = s3.get_object(Bucket=names.bucket, Key=key)["Body"].read().decode("utf-8", errors="replace")
+        records = []
         for line in body.splitlines():
             if not line.strip():
                 continue
@@ -64,10 +67,15 @@ def read_events(names: StackNames, zone: str, dropped: Counter | None = None) ->
                 dropped[f"{zone}.malformed_json"] += 1
                 continue
             if isinstance(record, dict):
-                rows.append(record)
+                records.append(record)
             else:
                 dropped[f"{zone}.not_an_object"] += 1
-    return pd.DataFrame(rows)
+        yield records
+
+
+def read_events(names: StackNames, zone: str, dropped: Counter | None = None) -> pd.DataFrame:
+    """Every record Firehose delivered into `zone`, oldest object first."""
+    return pd.DataFrame([r for records in event_objects(names, zone, dropped) for r in records])
 
 
 def build_from_lake(names: StackNames, *, heldout_fraction: float = 0.1, salt: str = "") -> PreferenceSet:

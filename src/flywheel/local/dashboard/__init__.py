@@ -205,22 +205,12 @@ class Dashboard:
     # --- interactions ------------------------------------------------------------------------------
     def interactions(self, limit: int = MAX_INTERACTIONS) -> list[dict[str, Any]]:
         """The newest interaction records in the lake, newest first, with their feedback from DynamoDB."""
-        from flywheel.data.schemas import events_prefix
+        from flywheel.feedback.lake import event_objects
 
-        keys: list[tuple[datetime, str]] = []
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.names.bucket, Prefix=events_prefix(self.names, "interactions")):
-            keys += [(obj["LastModified"], obj["Key"]) for obj in page.get("Contents", [])]
         records: list[dict[str, Any]] = []
-        for _, key in sorted(keys, reverse=True):
-            body = self._s3.get_object(Bucket=self.names.bucket, Key=key)["Body"].read().decode("utf-8", "replace")
-            for line in body.splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn record is the lake's problem to report, not the dashboard's
-                if isinstance(record, dict) and record.get("completion_id"):
-                    records.append(record)
+        # Newest objects first; a torn line is counted by the reader and is the lake's to report.
+        for batch in event_objects(self.names, "interactions", newest_first=True, s3=self._s3):
+            records += [r for r in batch if r.get("completion_id")]
             if len(records) >= limit:
                 break
         records.sort(key=lambda r: r.get("created", 0), reverse=True)
