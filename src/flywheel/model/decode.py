@@ -8,7 +8,7 @@ no `nn.Module` calls, index tensors built once per step rather than once per lay
 masked through the output layer's bias, keys and values written with one flat index per step, and
 one attention mask per step shared by every layer. (On a CPU shared with other jobs much of a
 step's time can be OpenMP workers waiting for a descheduled sibling; the serving runner therefore
-keeps narrow steps on one thread.)
+chooses the thread count of narrow and of wide steps by timing them.)
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
