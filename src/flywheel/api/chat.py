@@ -38,6 +38,7 @@ from flywheel.api.routing import pick, read_routing
 from flywheel.api.schemas import ChatCompletionRequest
 from flywheel.api.settings import ChatSettings
 from flywheel.api.telemetry import emit, logger, traced
+from flywheel.observability.correlation import custom_attributes
 from flywheel.safety import InputVerdict, apply_policy, check_input, filter_output
 
 ROUTE = "chat"
@@ -98,7 +99,7 @@ def invoke_model(endpoint: str, target: str, body: dict[str, Any], request_id: s
     records it in eventMetadata.inferenceId), so captured invocations join the interaction record.
     """
     runtime = aws.client("sagemaker-runtime")
-    correlation = {"CustomAttributes": f"request_id={request_id}", "InferenceId": request_id[:64]} \
+    correlation = {"CustomAttributes": custom_attributes(request_id), "InferenceId": request_id[:64]} \
         if request_id else {}
     try:
         answer = runtime.invoke_endpoint(EndpointName=endpoint, TargetModel=target,
