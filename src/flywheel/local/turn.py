@@ -118,23 +118,20 @@ class Turn:
 
     def job(self, name: str, script: str, argv: list[str]) -> None:
         """A SageMaker job's entry point as a local process; its log goes to logs/<name>.log."""
-        log = self.out / "logs" / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-        with log.open("w") as fh:
-            proc = subprocess.run([sys.executable, str(JOBS / script), *argv], stdout=fh, stderr=subprocess.STDOUT,
-                                  env=env, check=False)
-        if proc.returncode != 0:
-            tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
-            raise SystemExit(f"{name} failed (exit {proc.returncode}); last lines of {log}:\n{tail}")
+        self.run_logged(name, [str(JOBS / script), *argv])
 
     def module_job(self, name: str, module: str, argv: list[str]) -> None:
         """A library entry point (`python -m module`) as a job, logged like the scripts."""
+        self.run_logged(name, ["-m", module, *argv])
+
+    def run_logged(self, name: str, python_args: list[str]) -> None:
+        """`python <python_args>` with the stack's environment, its output in logs/<name>.log; a failure
+        stops the turn with the log's last lines."""
         log = self.out / "logs" / f"{name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         with log.open("w") as fh:
-            proc = subprocess.run([sys.executable, "-m", module, *argv], stdout=fh, stderr=subprocess.STDOUT,
+            proc = subprocess.run([sys.executable, *python_args], stdout=fh, stderr=subprocess.STDOUT,
                                   env=env, check=False)
         if proc.returncode != 0:
             tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-25:])
