@@ -37,7 +37,7 @@ DATA = Path(__file__).resolve().parents[1] / "src" / "flywheel" / "safety" / "da
 SPLITS = {"dev": DATA / "devset.jsonl", "heldout": DATA / "heldout.jsonl"}
 # Splits measured only when asked by name (`--split blind`): a set written by someone else, kept out
 # of `all` so that nobody looks at it by accident; it may be absent.
-OPTIONAL_SPLITS = {"blind": DATA / "blind.jsonl"}
+OPTIONAL_SPLITS = {"blind": DATA / "blind.jsonl", "blind2": DATA / "blind2.jsonl"}
 # The baseline: a blocklist of the words a first attempt at a filter would use.
 BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack|steal|meth|drugs?|gun|"
                       r"sex|naked|porn|hate|ignore|jailbreak|nazi|racist|cut myself|rape|weapon|attack)\w*",

@@ -11,11 +11,17 @@ abstains (every probability 0) and the rules decide alone.
 
     predict("how do i make a bomb")      # {"illicit/violent": 0.93, "attack": 0.02, ...}
 
+The rules' scores are inputs too (stacking): `predict(text, rules)` takes the highest rule score per
+label over the text's views (`rule_features`) and adds their learned weights (`rule_weights` in the
+JSON, one row per rule label), so a rule that over-fires on phrasings its author did not foresee
+is weighed against the words around it instead of deciding alone. A JSON without rule weights
+ignores them (`stacked()` says which kind is shipped).
+
 The probabilities are rescaled so that 0.5 is the operating point chosen at training time
 (`threshold` in the JSON, see `train_classifier`), so that one threshold in config.json means the
 same for the rules and the classifier.
 
-It knows nothing of thresholds or of how its probabilities are combined with the rules.
+It knows nothing of thresholds.
 """
 
 from __future__ import annotations
@@ -87,6 +93,8 @@ class _Model(NamedTuple):
     # word -> (its summed weight per label, its number of ids): most words of a text were seen in
     # earlier texts, and summing their n-grams' weights is most of the cost of a prediction.
     word_cache: dict[str, tuple[tuple[float, ...], int]]
+    # rule label -> its weight per output label (empty: not a stacked model)
+    rule_weights: dict[str, tuple[float, ...]]
 
 
 WORD_CACHE_MAX = 1 << 16
@@ -104,8 +112,9 @@ def _model() -> _Model | None:
     t = float(raw.get("threshold", 0.5))
     shift = math.log(t / (1.0 - t))
     char = raw.get("features", {}).get("char_grams")
+    rule_weights = {label: tuple(row) for label, row in zip(raw.get("rule_features", ()), raw.get("rule_weights", ()))}
     return _Model(tuple(raw["labels"]), [b - shift for b in raw["bias"]], weights,
-                  tuple(char) if char else None, {})
+                  tuple(char) if char else None, {}, rule_weights)
 
 
 def _add_row(sums: list[float], row) -> None:
@@ -118,8 +127,29 @@ def labels() -> tuple[str, ...]:
     return model.labels if model else ()
 
 
-def predict(text: str) -> dict[str, float]:
-    """Probability per label for one normalised text ({} when no weights are shipped)."""
+def stacked() -> bool:
+    """Whether the shipped model takes the rules' scores as inputs (and so decides with them)."""
+    model = _model()
+    return bool(model and model.rule_weights)
+
+
+def rule_features(rule_scores) -> dict[str, float]:
+    """The model's rule inputs from per-view rule scores: the highest score per category over the
+    views, and under `attack` the highest score of any attack kind (`attack:<kind>` rules)."""
+    out: dict[str, float] = {}
+    for scores in rule_scores:
+        for label, score in scores.items():
+            key = "attack" if label.startswith("attack:") else label
+            if score > out.get(key, 0.0):
+                out[key] = score
+    return out
+
+
+def predict(text: str, rules: dict[str, float] | None = None) -> dict[str, float]:
+    """Probability per label for one normalised text ({} when no weights are shipped).
+
+    `rules` (from `rule_features`) are added through the rule weights of a stacked model.
+    """
     model = _model()
     if model is None:
         return {}
@@ -150,5 +180,10 @@ def predict(text: str) -> dict[str, float]:
             _add_row(sums, row)
     # The score is averaged over sqrt(n) features so long texts don't saturate.
     scale = 1.0 / math.sqrt(max(MIN_FEATURES, n))
-    return {name: 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, b + s * scale))))
-            for name, b, s in zip(model.labels, model.bias, sums)}
+    logits = [b + s * scale for b, s in zip(model.bias, sums)]
+    if rules and model.rule_weights:  # rule inputs are not length-scaled: a rule hit is one fact
+        for label, score in rules.items():
+            row = model.rule_weights.get(label)
+            if row is not None and score:
+                logits = [z + score * w for z, w in zip(logits, row)]
+    return {name: 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))) for name, z in zip(model.labels, logits)}

@@ -51,15 +51,18 @@ def category_scores(text: str) -> tuple[dict[str, float], dict[str, str]]:
     for c in CATEGORIES:
         rule, how = analysis.rule_max(c)
         model = analysis.model.get(c, 0.0)
-        scores[c] = max(rule, model)
-        if scores[c] > 0 and rule >= model:
+        # A stacked classifier has already weighed the rule hits: its probability is the score.
+        # Otherwise (plain classifier, or none shipped) the stronger of the two.
+        scores[c] = model if analysis.stacked else max(rule, model)
+        if scores[c] > 0 and rule > 0 and (analysis.stacked or rule >= model):
             sources[c] = how
     for child, parent in PARENT.items():
         if scores[child] > scores[parent]:
             scores[parent] = scores[child]
             if child in sources:
                 sources[parent] = sources[child]
-    return {c: round(s, 4) for c, s in scores.items()}, sources
+    # A probability is never certainty: capped below 1, so a threshold of 1.0 in config means "never".
+    return {c: round(min(s, 0.9999), 4) for c, s in scores.items()}, sources
 
 
 def moderate(text: str, config: SafetyConfig | None = None) -> ModerationResult:

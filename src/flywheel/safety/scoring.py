@@ -1,6 +1,7 @@
 """One pass over a text: its views (plain, de-obfuscated, decoded), the rule scores of each, and the
-classifier's probabilities. `moderate` and `detect_attack` both read the same `Analysis`, and the
-last few thousand analyses are cached, so checking one message for both costs one pass.
+classifier's probabilities (a stacked classifier takes the rule scores as inputs). `moderate` and
+`detect_attack` both read the same `Analysis`, and the last few thousand analyses are cached, so
+checking one message for both costs one pass.
 
 Knows nothing of thresholds: `moderation.py` and `attacks.py` turn scores into verdicts.
 """
@@ -20,6 +21,7 @@ class Analysis:
     views: tuple[View, ...]
     rules: tuple[dict[str, float], ...]  # one per view, same order
     model: dict[str, float]              # classifier probability per label, on the best view
+    stacked: bool = False                # the classifier took the rules as inputs: its probability decides
 
     def rule_max(self, label: str) -> tuple[float, str]:
         """The highest rule score for `label` over all views, and the view (`how`) that gave it."""
@@ -34,11 +36,13 @@ class Analysis:
 def analyse(text: str) -> Analysis:
     vs = tuple(views(text))
     rules = tuple(rule_scores(v.text) for v in vs)
-    model = classifier.predict(vs[0].text)
+    # The rules' best score per label over every view is an input of a stacked classifier.
+    hits = classifier.rule_features(rules)
+    model = classifier.predict(vs[0].text, hits)
     # A decoded payload is judged on its own too: the classifier sees each non-plain view and the
     # highest probability per label wins (these views are rare, so the cost is too).
     for v in vs[1:]:
-        for label, p in classifier.predict(v.text).items():
+        for label, p in classifier.predict(v.text, hits).items():
             if p > model.get(label, 0.0):
                 model[label] = p
-    return Analysis(vs, rules, model)
+    return Analysis(vs, rules, model, bool(model) and classifier.stacked())

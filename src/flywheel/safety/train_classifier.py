@@ -4,24 +4,33 @@
     .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
-The shipped `classifier.json` was written by the last command: the grouped CV puts the lowest
-threshold within 2% benign blocked at 0.65; on the held-out split (used as a validation split only:
-aggregate rates, never its examples) 0.65 blocks one more harmful and one more benign prompt than
-0.75, and 0.75 is shipped, for fewer over-refusals.
+The shipped `classifier.json` is still the earlier, unstacked one (threshold 0.75, trained before the
+authored sets). Running the first command on the current data trains a stacked model: the grouped
+CV puts its lowest threshold within 2% benign blocked at 0.65 (81.7% of harmful+attack rows
+blocked out of fold, 1.9% of benign rows). It was not shipped because it flags the bare answer
+"Here it is." as self-harm (0.78), which breaks the constitution judge's test: short texts need
+fixing first.
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
-of `classifier.features` (word unigrams and bigrams, character n-grams), fitted with scikit-learn's
-liblinear solver. Training rows: the hand-written `trainset` and `devset`, and the generated
-`synthset` (see `synth.py`). Gold labels: a harmful example is positive for its categories and
-their parents; an attack example is positive for `attack` and left out of the category labels (its
-payload may or may not be harmful); a benign example is negative for everything. The held-out split
-is never read here.
+of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
+scores (`classifier.rule_features`: the best rule score per label over the text's views), fitted
+with scikit-learn's liblinear solver. Stacked, the classifier's probability is the decision
+(`moderation` and `attacks` read it instead of max(rule, classifier)): a rule that over-fires on
+phrasings its author never saw is weighed against the rest of the text, not obeyed alone. On
+leave-one-author-out runs over the ten authored voices this blocked about 6 points more harmful
+and attack rows than rules OR classifier at the same benign block rate. `--no-stack` trains the
+older kind. Training rows: the hand-written `trainset`, `devset` and `authored/*` sets, and the
+generated `synthset` (see `synth.py`). Gold labels: a harmful example is positive for its
+categories and their parents; an attack example is positive for `attack` and left out of the
+category labels (its payload may or may not be harmful); a benign example is negative for
+everything. The held-out and blind splits are never read here.
 
 The operating point is chosen on out-of-fold predictions of a k-fold cross-validation that folds by
-`group` (a generated row's core, see `synth.py`; a hand-written row is its own group), so no core is
-both trained on and scored: for each candidate probability the whole decision (the rules, which are
-fixed, OR the classifier) is scored, and the lowest threshold whose benign block rate stays within
-`--max-fpr` is shipped. `classifier.predict` rescales it to 0.5.
+`group` (a generated row's core, see `synth.py`; an authored row's author, so each fold scores
+voices it never trained on; another hand-written row is its own group): for each candidate
+probability the whole decision (stacked: the classifier; else the rules, which are fixed, OR the
+classifier) is scored, and the lowest threshold whose benign block rate stays within `--max-fpr`
+is shipped. `classifier.predict` rescales it to 0.5.
 
 Only features that occur in training are stored, each as its non-zero label weights (rounded to 3
 decimals, those under MIN_WEIGHT dropped), so the JSON stays small; `classifier.predict` scores them
@@ -45,19 +54,20 @@ from flywheel.safety.taxonomy import CATEGORIES, PARENT
 
 DATA = Path(__file__).with_name("data")
 LABELS = (*CATEGORIES, "attack")
-MIN_WEIGHT = 0.05
+MIN_WEIGHT = 0.1
 # Reweighting each label's rare positives up to half the loss (scikit-learn's "balanced") lifts every
 # label's false positives, and a text is blocked when any of 14 labels fires.
 BALANCED = False
-TRAIN_SPLITS = ("trainset", "devset", "synthset")
+# The hand-written sets by more authors and voices (data/authored/*.jsonl, see PROVENANCE.md) join
+# them: every file in that folder is training data.
+TRAIN_SPLITS = ("trainset", "devset", "synthset", "authored/*")
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def load(names=TRAIN_SPLITS) -> list[dict]:
     rows = []
     for name in names:
-        path = DATA / f"{name}.jsonl"
-        if path.exists():
+        for path in sorted(DATA.glob(f"{name}.jsonl")):
             rows += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
     return rows
 
@@ -77,8 +87,9 @@ def targets(row: dict) -> tuple[np.ndarray, np.ndarray]:
     return y, w
 
 
-def design(rows: list[dict], char_grams):
-    from scipy.sparse import csr_matrix
+def design(rows: list[dict], char_grams, rule_x: np.ndarray | None = None):
+    """Hashed n-gram features (N_BUCKETS columns), then the rule inputs (len(LABELS) columns) if given."""
+    from scipy.sparse import csr_matrix, hstack
 
     indptr, indices = [0], []
     for row in rows:
@@ -92,16 +103,18 @@ def design(rows: list[dict], char_grams):
         data[indptr[r]:indptr[r + 1]] = 1.0 / np.sqrt(max(MIN_FEATURES, n))
     x = csr_matrix((data, indices, indptr), shape=(len(rows), N_BUCKETS))
     x.sum_duplicates()
+    if rule_x is not None:  # unscaled, as classifier.predict adds them
+        x = hstack([x, csr_matrix(rule_x)], format="csr")
     return x
 
 
-def fit(rows: list[dict], c: float, char_grams, balanced: bool = BALANCED):
+def fit(rows: list[dict], c: float, char_grams, rule_x: np.ndarray | None = None, balanced: bool = BALANCED):
     from sklearn.linear_model import LogisticRegression
 
-    x = design(rows, char_grams)
+    x = design(rows, char_grams, rule_x)
     ys, ws = zip(*(targets(r) for r in rows))
     y, w = np.array(ys), np.array(ws)
-    coef = np.zeros((len(LABELS), N_BUCKETS))
+    coef = np.zeros((len(LABELS), x.shape[1]))
     bias = np.zeros(len(LABELS))
     for i in range(len(LABELS)):
         keep = w[:, i] > 0
@@ -117,7 +130,10 @@ def fit(rows: list[dict], c: float, char_grams, balanced: bool = BALANCED):
 
 
 def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, char_grams) -> int:
-    used = np.unique(x.indices)
+    # Columns past N_BUCKETS are the rule inputs (stacked): shipped dense, one row per rule label.
+    rule_w = coef[:, N_BUCKETS:].T
+    coef = coef[:, :N_BUCKETS]
+    used = np.unique(x.indices[x.indices < N_BUCKETS])
     weights = {}
     for f in used:
         row = np.round(coef[:, f], 3)
@@ -129,13 +145,36 @@ def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, 
     path.write_text(json.dumps({"labels": list(LABELS), "bias": [round(float(b), 4) for b in bias],
                                 "n_buckets": N_BUCKETS, "threshold": threshold,
                                 "features": {"char_grams": list(char_grams) if char_grams else None},
+                                "rule_features": list(LABELS) if rule_w.size else [],
+                                "rule_weights": [[round(float(v), 4) for v in row] for row in rule_w],
                                 "weights": weights}, separators=(",", ":")))
     return len(weights)
 
 
 def fold_of(row: dict, k: int) -> int:
-    """The CV fold of a row: by its `group` (generated rows share their core's), else its own id."""
-    return zlib.crc32(str(row.get("group") or row["id"]).encode()) % k
+    """The CV fold of a row: by its `group` (generated rows share their core's); an authored row by
+    its author (voice), so every fold scores voices it was not trained on; else its own id."""
+    group = row.get("group") or (row["id"].rsplit("-", 1)[0] if row.get("split") == "authored" else row["id"])
+    return zlib.crc32(str(group).encode()) % k
+
+
+def rule_inputs(rows: list[dict]) -> np.ndarray:
+    """Each row's rule inputs (`classifier.rule_features`: best rule score per label over its views),
+    as a (rows, LABELS) array; the rules are fixed, so these are computed once."""
+    from flywheel.safety.scoring import analyse
+
+    real = classifier.predict
+    classifier.predict = lambda text, rules=None: {}
+    analyse.cache_clear()
+    try:
+        out = np.zeros((len(rows), len(LABELS)))
+        for r, row in enumerate(rows):
+            hits = classifier.rule_features(analyse(row["text"]).rules)
+            out[r] = [hits.get(label, 0.0) for label in LABELS]
+        return out
+    finally:
+        classifier.predict = real
+        analyse.cache_clear()
 
 
 def rules_only_blocked(rows: list[dict]) -> np.ndarray:
@@ -144,7 +183,7 @@ def rules_only_blocked(rows: list[dict]) -> np.ndarray:
     from flywheel.safety.scoring import analyse
 
     real = classifier.predict
-    classifier.predict = lambda text: {}
+    classifier.predict = lambda text, rules=None: {}
     analyse.cache_clear()
     try:
         return np.array([check_input([{"role": "user", "content": r["text"]}]).blocked for r in rows])
@@ -153,33 +192,39 @@ def rules_only_blocked(rows: list[dict]) -> np.ndarray:
         analyse.cache_clear()
 
 
-def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: float) -> float:
-    """Out-of-fold scores by group; prints figures per threshold and returns the one to ship."""
+def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: float,
+                   rule_x: np.ndarray | None = None) -> float:
+    """Out-of-fold scores by group; prints figures per threshold and returns the one to ship.
+
+    Stacked (rule_x given), the classifier's verdict is the decision; otherwise rules OR classifier.
+    """
     folds = np.array([fold_of(r, k) for r in rows])
     probs = np.zeros((len(rows), len(LABELS)))
     for fold_i in range(k):
         test = np.flatnonzero(folds == fold_i)
         train = np.flatnonzero(folds != fold_i)
-        coef, bias, _ = fit([rows[i] for i in train], c, char_grams)
-        xt = design([rows[i] for i in test], char_grams)
+        part = None if rule_x is None else rule_x[train]
+        coef, bias, _ = fit([rows[i] for i in train], c, char_grams, part)
+        xt = design([rows[i] for i in test], char_grams, None if rule_x is None else rule_x[test])
         probs[test] = 1 / (1 + np.exp(-(xt @ coef.T + bias)))
     truth = np.array([targets(r)[0] for r in rows])
     mask = np.array([targets(r)[1] for r in rows]) > 0
     benign = np.array([r["label"] == "benign" for r in rows])
     synth = np.array([r["split"] == "synth" for r in rows])
     rules = rules_only_blocked(rows)
-    print(f"{k}-fold CV by group over {len(rows)} rows (C={c}, char n-grams {char_grams}); "
+    print(f"{k}-fold CV by group over {len(rows)} rows (C={c}, char n-grams {char_grams}, "
+          f"{'stacked on the rules' if rule_x is not None else 'rules OR classifier'}); "
           f"rules alone: harmful+attack blocked {rules[~benign].mean():.1%}, benign blocked {rules[benign].mean():.1%}")
     chosen = THRESHOLDS[-1]
     for t in THRESHOLDS:
         pred = probs >= t
-        flagged = pred.any(axis=1) | rules
+        flagged = pred.any(axis=1) | (rules if rule_x is None else False)
         tp = (pred & (truth > 0) & mask).sum()
         fp = (pred & (truth == 0) & mask).sum()
         fn = (~pred & (truth > 0) & mask).sum()
         fpr = flagged[benign].mean()
         print(f"  threshold {t:.2f}: classifier label precision {tp / max(1, tp + fp):.3f} recall {tp / max(1, tp + fn):.3f}; "
-              f"rules+classifier: harmful+attack blocked {flagged[~benign].mean():.1%} "
+              f"decision: harmful+attack blocked {flagged[~benign].mean():.1%} "
               f"(hand-written {flagged[~benign & ~synth].mean():.1%}), benign blocked {fpr:.1%} "
               f"(hand-written {flagged[benign & ~synth].mean():.1%})")
         if fpr <= max_fpr and chosen == THRESHOLDS[-1]:
@@ -195,17 +240,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-fpr", type=float, default=0.02, help="out-of-fold benign block rate the threshold may reach")
     ap.add_argument("--threshold", type=float, help="ship this threshold instead of the cross-validated one")
     ap.add_argument("--no-char", action="store_true", help="words only (no character n-grams)")
+    ap.add_argument("--no-stack", action="store_true",
+                    help="do not take the rule scores as inputs (the decision is then rules OR classifier)")
     ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and write nothing")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = ap.parse_args(argv)
     char_grams = None if args.no_char else CHAR_GRAMS
     rows = load()
+    rule_x = None if args.no_stack else rule_inputs(rows)
     threshold = args.threshold
     if threshold is None or args.cv_only:
-        threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr) if threshold is None else threshold
+        threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr, rule_x) \
+            if threshold is None else threshold
     if args.cv_only:
         return 0
-    coef, bias, x = fit(rows, args.c, char_grams)
+    coef, bias, x = fit(rows, args.c, char_grams, rule_x)
     n = export(coef, bias, x, args.out, threshold, char_grams)
     print(f"wrote {args.out} ({n} feature rows, {args.out.stat().st_size / 1e3:.0f} kB) from {len(rows)} examples, "
           f"threshold {threshold}")
