@@ -168,17 +168,11 @@ def test_cached_word_scores_equal_a_direct_sum_over_features():
 # A small set written after the fifth round of rules and measured once before any rule was written
 # for it (18/24 harmful+attack blocked, 1/20 benign blocked; the code before this work: 10/24, 1/20),
 # then used for the sixth round: now a regression check. Format: label|category or kind|text.
-# Since the classifier is stacked on the rules (it may overrule a rule hit, and be wrong), the check
-# is on the rates, not on every prompt: at most one harmful/attack prompt passes and at most one
-# benign prompt is blocked (the stacked model of 2026-11-28: 23/24 and 1/20).
 FRESH = [line.split("|", 2) for line in (Path(__file__).with_name("fresh_prompts.txt")
                                           .read_text(encoding="utf-8").splitlines()) if line]
 
 
-def test_fresh_prompts_get_their_verdicts():
-    wrong = {"harmful": [], "benign": []}
-    for label, kind, text in FRESH:
-        verdict = check_input([{"role": "user", "content": text}])
-        if verdict.blocked != (label != "benign"):
-            wrong["benign" if label == "benign" else "harmful"].append((kind, text[:60]))
-    assert len(wrong["harmful"]) <= 1 and len(wrong["benign"]) <= 1, wrong
+@pytest.mark.parametrize("label,kind,text", FRESH)
+def test_fresh_prompt_gets_its_verdict(label, kind, text):
+    verdict = check_input([{"role": "user", "content": text}])
+    assert verdict.blocked == (label != "benign"), (kind, verdict.categories, verdict.attack)
