@@ -69,12 +69,10 @@ def detect_attack(text: str, config: SafetyConfig | None = None) -> AttackResult
                 return AttackResult(True, "encoded_payload", round(worst, 4), view.how,
                                     f"a {view.how}-encoded payload carries a request the policy forbids")
     model = analysis.model.get("attack", 0.0)
-    if analysis.stacked:
-        # The stacked classifier weighed the rule hits with the rest of the text: its probability is
-        # the score; the kind stays the rules' most specific one (or the generic injection).
-        best, kind, how = model, kind or "prompt_injection", how if kind else "plain"
-    elif model > best:
-        # The classifier can raise the score; the kind stays the rules' (or the generic injection).
+    if analysis.stacked or model > best:
+        # The classifier's probability is the score when it is stacked (it weighed the rule hits with
+        # the rest of the text), else when it is higher; the kind stays the rules' (or the generic
+        # injection).
         best, kind, how = model, kind or "prompt_injection", how if kind else "plain"
     if best >= config.attack_threshold:
         reason = {"prompt_injection": "asks to ignore or replace the system policy",

@@ -36,8 +36,9 @@ class Analysis:
 def analyse(text: str) -> Analysis:
     vs = tuple(views(text))
     rules = tuple(rule_scores(v.text) for v in vs)
-    # The rules' best score per label over every view is an input of a stacked classifier.
-    hits = classifier.rule_features(rules)
+    # The rules' best score per label over every view is an input of a stacked classifier only.
+    stacked = classifier.stacked()
+    hits = classifier.rule_features(rules) if stacked else None
     model = classifier.predict(vs[0].text, hits)
     # A decoded payload is judged on its own too: the classifier sees each non-plain view and the
     # highest probability per label wins (these views are rare, so the cost is too).
@@ -45,4 +46,4 @@ def analyse(text: str) -> Analysis:
         for label, p in classifier.predict(v.text, hits).items():
             if p > model.get(label, 0.0):
                 model[label] = p
-    return Analysis(vs, rules, model, bool(model) and classifier.stacked())
+    return Analysis(vs, rules, model, stacked)
