@@ -37,6 +37,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "benchmarks"))  # its sibling serving.py
 
 import torch
 
@@ -133,11 +134,11 @@ def train_fsdp(work: Path, device: str, steps: int) -> dict:
 
 @step("engine")
 def engine_checks(work: Path, device: str) -> dict:
+    from serving import engine_for  # benchmarks/serving.py: the engine, its stop ids cleared
+
     from flywheel.model.artifact import load_artifact
-    from flywheel.serving.engine import Engine
     from flywheel.serving.params import GenerationRequest
-    from flywheel.serving.runner import ModelRunner, resolve_precision
-    from flywheel.serving.settings import EngineSettings
+    from flywheel.serving.runner import resolve_precision
 
     artifact = load_artifact(work / "ddp" / "model")
     auto = resolve_precision("auto", json.loads((work / "ddp" / "model" / "config.json").read_text()),
@@ -150,10 +151,7 @@ def engine_checks(work: Path, device: str) -> dict:
                             "Parse arguments", "zip files", "Copy a tree of folders with shutil.", "heapq")]
 
     def outputs(precision: str, together: bool) -> list[list[int]]:
-        settings = EngineSettings(max_batch=8, max_queue=64, request_timeout_s=120, precision=precision)
-        runner = ModelRunner(artifact, 8 + settings.prefix_slots, precision, device=device)
-        engine = Engine(runner, tok, settings, None, name="smoke", version=artifact.version)
-        engine.stop_ids = frozenset()
+        engine = engine_for(work / "ddp" / "model", precision, device, max_batch=8)
         try:
             def one(ids):
                 result = engine.generate(GenerationRequest(prompt_ids=tuple(ids), max_tokens=24))
