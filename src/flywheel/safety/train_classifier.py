@@ -165,13 +165,14 @@ def _rules_only():
     """The classifier switched off (it abstains), so `analyse` and `check_input` see the rules alone."""
     from flywheel.safety.scoring import analyse
 
-    real = classifier.predict
-    classifier.predict = lambda text, rules=None: {}
+    real = classifier.predict, classifier.stacked
+    # Not stacked either: a shipped stacked model would otherwise make its (absent) probability the decision.
+    classifier.predict, classifier.stacked = (lambda text, rules=None: {}), (lambda: False)
     analyse.cache_clear()
     try:
         yield analyse
     finally:
-        classifier.predict = real
+        classifier.predict, classifier.stacked = real
         analyse.cache_clear()
 
 
