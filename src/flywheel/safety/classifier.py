@@ -48,6 +48,7 @@ _TOKEN = re.compile(r"[a-z0-9']+")
 _SUFFIXES = ("ing", "ed", "es", "s", "ly", "er", "ers", "ation", "ment")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every bigram of every text stems its words again
 def stem(word: str) -> str:
     """A crude suffix stripper: enough to let 'killing', 'kills' and 'killed' share a feature."""
     for suffix in _SUFFIXES:
