@@ -4,12 +4,11 @@
     .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
-The shipped `classifier.json` is still the earlier, unstacked one (threshold 0.75, trained before the
-authored sets). Running the first command on the current data trains a stacked model: the grouped
-CV puts its lowest threshold within 2% benign blocked at 0.65 (81.7% of harmful+attack rows
-blocked out of fold, 1.9% of benign rows). It was not shipped because it flags the bare answer
-"Here it is." as self-harm (0.78), which breaks the constitution judge's test: short texts need
-fixing first.
+The shipped `classifier.json` is stacked (C=64, threshold 0.7: the lowest whose out-of-fold benign
+block rate stays within 2%), trained on 13,019 rows including the thirteen authored voices. Out of
+fold it blocks 80.3% of harmful+attack rows with 1.7% of benign rows blocked; on the authored voices
+alone (rules never written from them, so the fairest proxy for unseen text) 78.6% at 2.7%, where
+rules OR an unstacked classifier blocks 75.2% at 4.3% (threshold 0.9) or 81.3% at 5.1% (0.8).
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
