@@ -54,6 +54,24 @@ def test_lean_decode_equals_the_model_forward_in_fp32():
     torch.testing.assert_close(cache.v[:, :3], ref_cache.v[:, :3], rtol=1e-5, atol=1e-6)
 
 
+def test_unmasked_step_of_rows_at_one_position_equals_the_model_forward():
+    # A single stream, or rows all at the same position, skip the attention mask: the cache beyond
+    # the span is never read, and stale entries there (a longer earlier occupant) must not leak in.
+    torch.manual_seed(0)
+    model = GPT(preset("debug", vocab_size=96)).eval()
+    ref_cache, cache = KVCache.allocate(model.config, 2), KVCache.allocate(model.config, 2)
+    cache.k.normal_(), cache.v.normal_()  # stale data everywhere
+    dec = Decoder(model, cache, mask_token=PAD)
+    prompts = [[5, 6, 7, 8], [9, 10, 11, 12]]
+    for slot, p in enumerate(prompts):
+        _reference(model, ref_cache, [p], [list(range(4))], slice(slot, slot + 1))
+        dec.prefill(slot, p, 0)
+    for rows in (1, 2, 1):
+        tokens, positions = [3] * rows, [4] * rows
+        want = _reference(model, ref_cache, [[t] for t in tokens], [[q] for q in positions], slice(0, rows))
+        torch.testing.assert_close(dec.decode(tokens, positions), want, rtol=1e-5, atol=1e-5)
+
+
 def test_lean_decode_runs_int8_dynamic_linears():
     torch.manual_seed(0)
     model = GPT(preset("debug", vocab_size=96)).eval()

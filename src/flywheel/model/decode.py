@@ -93,7 +93,9 @@ class Decoder:
         B = len(tokens)
         idx = torch.tensor(tokens, dtype=torch.long, device=self.device).view(B, 1)
         pos = torch.tensor(positions, dtype=torch.long, device=self.device).view(B, 1)
-        return self._forward(idx, pos, 0, max(positions) + 1)
+        span = max(positions) + 1
+        # Rows all at the last position (a single stream, say) see every cached key: no mask needed.
+        return self._forward(idx, pos, 0, span, masked=min(positions) + 1 != span)
 
     @torch.inference_mode()
     def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
@@ -105,10 +107,13 @@ class Decoder:
         pos = torch.arange(start, start + T, device=self.device).view(1, T)
         return self._forward(idx, pos, slot, start + T)[0]
 
-    def _forward(self, idx: torch.Tensor, pos: torch.Tensor, first_slot: int, span: int) -> torch.Tensor:
+    def _forward(self, idx: torch.Tensor, pos: torch.Tensor, first_slot: int, span: int,
+                 masked: bool = True) -> torch.Tensor:
         """idx, pos (B, T) into slots first_slot..first_slot+B-1; logits (B, V) of each row's last token.
 
         `span` (a Python int, so no device sync) is one past the furthest position any row reaches.
+        `masked=False` only when every query may see every position below `span` (T == 1, all rows
+        at span - 1).
         """
         B, T = idx.shape
         H, D, C = self.n_head, self.head_dim, self.n_embd
@@ -121,8 +126,10 @@ class Decoder:
         x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
         # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
         # One additive mask (B, 1, T, span) for every layer and head.
-        mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
-        mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
+        mask = None
+        if masked:
+            mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
+            mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
         lin, ck_all, cv_all, eps = self._lin, self.cache.k, self.cache.v, self.eps
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
             h = F.layer_norm(x, (C,), w1, b1, eps)
