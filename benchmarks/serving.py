@@ -41,7 +41,7 @@ from flywheel.model.export import export_hf
 from flywheel.model.tokenizer import ChatTokenizer
 from flywheel.serving.engine import Engine
 from flywheel.serving.params import GenerationRequest
-from flywheel.serving.runner import ModelRunner
+from flywheel.serving.runner import ModelRunner, on_passing_thread
 from flywheel.serving.settings import EngineSettings
 
 MODULES = ("json", "csv", "argparse", "collections", "functools", "itertools", "pathlib", "statistics",
@@ -185,45 +185,54 @@ def main() -> None:
     print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}, "
           f"{os.cpu_count()} CPUs, load average {_load()}")
 
-    train_texts, held_texts = corpus()
-    tok = ChatTokenizer.train(train_texts, vocab_size=512)
-    train_ids = torch.tensor([t for ids in tok.encode_batch(train_texts) for t in ids + [tok.eot_id]])
-    held_ids = torch.tensor([t for ids in tok.encode_batch(held_texts) for t in ids + [tok.eot_id]])
-    torch.manual_seed(0)
-    model = GPT(preset("bench", vocab_size=512))
-    t0 = time.perf_counter()
-    loss = train(model, train_ids, args.train_steps, batch=16, seq=128)
-    print(f"trained {args.train_steps} steps in {time.perf_counter() - t0:.0f} s, last train loss {loss:.3f}")
+    # Every torch phase runs on a thread that ends with it (`on_passing_thread`): a thread that ran
+    # OpenMP regions keeps its worker team, and a second live team slows every small region of the
+    # engine's thread, as a model loaded on the server's main thread once did. Each side here runs as
+    # the only team, the way the server runs the engine.
+    def build():
+        train_texts, held_texts = corpus()
+        tok = ChatTokenizer.train(train_texts, vocab_size=512)
+        train_ids = torch.tensor([t for ids in tok.encode_batch(train_texts) for t in ids + [tok.eot_id]])
+        held_ids = torch.tensor([t for ids in tok.encode_batch(held_texts) for t in ids + [tok.eot_id]])
+        torch.manual_seed(0)
+        model = GPT(preset("bench", vocab_size=512))
+        t0 = time.perf_counter()
+        loss = train(model, train_ids, args.train_steps, batch=16, seq=128)
+        print(f"trained {args.train_steps} steps in {time.perf_counter() - t0:.0f} s, last train loss {loss:.3f}")
+        save_artifact(work / "model", model, tok, version="bench")
+        export_hf(load_artifact(work / "model"), work / "hf")
+        return tok, held_texts, held_ids
 
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
-    save_artifact(work / "model", model, tok, version="bench")
-    export_hf(load_artifact(work / "model"), work / "hf")
-    from transformers import GPT2LMHeadModel
-
-    hf = GPT2LMHeadModel.from_pretrained(work / "hf").to(device).eval()
-    if torch.device(device).type == "cuda":
-        hf = hf.to(torch.bfloat16)
-
+    tok, held_texts, held_ids = on_passing_thread(build)
     reqs = requests(tok, held_texts, args.streams, seed=1)
     one = [(reqs[0][0], 128)]
     print(f"{len(reqs)} requests: prompts {min(len(i) for i, _ in reqs)}-{max(len(i) for i, _ in reqs)} tokens, "
           f"outputs {min(n for _, n in reqs)}-{max(n for _, n in reqs)} tokens")
-
     r = args.repeats
-    with torch.inference_mode():
+
+    @torch.inference_mode()
+    def baselines():
+        from transformers import GPT2LMHeadModel
+
+        hf = GPT2LMHeadModel.from_pretrained(work / "hf").to(device).eval()
+        if torch.device(device).type == "cuda":
+            hf = hf.to(torch.bfloat16)
         hf_sequential(hf, reqs[:1], device)  # warm-up
-        hf_seq = measure(lambda: hf_sequential(hf, reqs[:args.sequential], device), r)
-        hf_batch = measure(lambda: hf_static_batch(hf, reqs, tok.pad_id, device), r)
-        hf_one = measure(lambda: hf_sequential(hf, one, device), r)
+        return (measure(lambda: hf_sequential(hf, reqs[:args.sequential], device), r),
+                measure(lambda: hf_static_batch(hf, reqs, tok.pad_id, device), r),
+                measure(lambda: hf_sequential(hf, one, device), r))
+
+    hf_seq, hf_batch, hf_one = on_passing_thread(baselines)
 
     results = {}
     for precision in ("fp32", quant):
-        engine = engine_for(work / "model", precision, device)
+        engine = on_passing_thread(engine_for, work / "model", precision, device)
         try:
             engine_streams(engine, reqs[:4])  # warm-up
             streams = measure(lambda e=engine: engine_streams(e, reqs), r)
             single = measure(lambda e=engine: engine_streams(e, one), r)
-            loss_q = heldout_loss(engine.runner.model, held_ids)
+            loss_q = on_passing_thread(heldout_loss, engine.runner.model, held_ids)
         finally:
             engine.close()
         results[precision] = (streams, single, loss_q)

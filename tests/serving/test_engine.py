@@ -232,6 +232,47 @@ def test_thread_tuner_keeps_the_faster_thread_count_and_looks_again():
     assert ThreadTuner([1, 1]).threads() == 1
 
 
+def test_on_passing_thread_returns_or_raises_from_a_thread_that_has_ended():
+    import threading
+
+    from flywheel.serving.runner import on_passing_thread
+
+    ran = []
+
+    def work(x, y=0):
+        ran.append(threading.current_thread())
+        return x + y
+
+    assert on_passing_thread(work, 2, y=3) == 5
+    assert ran[0] is not threading.current_thread() and not ran[0].is_alive()
+    with pytest.raises(ZeroDivisionError):
+        on_passing_thread(lambda: 1 / 0)
+
+
+def test_the_registry_builds_a_model_off_the_loading_thread(tiny_artifact, monkeypatch, tmp_path):
+    # An OpenMP team left on a thread that lives on (the server's main one) slows every decode step.
+    import threading
+
+    import flywheel.serving.runner as runner_module
+    from flywheel.serving.registry import ModelRegistry
+    from flywheel.serving.settings import ServerSettings
+
+    built_on = []
+
+    class Recording(runner_module.ModelRunner):
+        def __init__(self, *args, **kwargs):
+            built_on.append(threading.current_thread())
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "ModelRunner", Recording)
+    registry = ModelRegistry(ServerSettings.from_env({"FLYWHEEL_WORK_DIR": str(tmp_path)}))
+    try:
+        registry.load("m", str(tiny_artifact))
+        assert built_on and built_on[0] is not threading.current_thread() and not built_on[0].is_alive()
+    finally:
+        registry.close()
+
+
 def test_a_runner_built_after_another_dropped_to_one_thread_still_tunes_the_configured_count(tiny_artifact):
     import torch
 
@@ -240,7 +281,7 @@ def test_a_runner_built_after_another_dropped_to_one_thread_still_tunes_the_conf
     before = torch.get_num_threads()
     first = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
     try:
-        first.decode([1], [0])  # a narrow step: its tuner tries one thread first
+        first.decode([1], [0])  # a narrow step runs on one thread
         assert torch.get_num_threads() == 1
         later = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
         assert later.threads == configured_threads() == first.threads

@@ -204,13 +204,18 @@ class ModelRegistry:
     def _build(self, name, url, directory, precision, estimate, unpacked) -> LoadedModel:
         from flywheel.model.artifact import load_artifact
         from flywheel.serving.engine import Engine
-        from flywheel.serving.runner import ModelRunner
+        from flywheel.serving.runner import ModelRunner, on_passing_thread
 
         e = self.settings.engine
-        try:
+
+        def prepare():
             artifact = load_artifact(directory)
-            runner = ModelRunner(artifact, e.max_batch + (e.prefix_slots if e.prefix_caching else 0),
-                                 precision)
+            return artifact, ModelRunner(artifact, e.max_batch + (e.prefix_slots if e.prefix_caching else 0),
+                                         precision)
+
+        try:
+            # Torch work off this thread (maybe the server's main one, which lives on): see on_passing_thread.
+            artifact, runner = on_passing_thread(prepare)
         except ValueError as exc:
             raise ModelRejected(f"cannot load {url}: {exc}") from None
         metrics = self.metrics.for_model(name, artifact.version)

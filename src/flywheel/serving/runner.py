@@ -10,13 +10,16 @@ one flat KV write a layer, the pad token masked inside the output layer). The en
 running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of tiny ops; splitting each across OpenMP
-workers can cost more than it saves, and when another process (or another model's engine) holds a
-core the step waits on a descheduled worker; on an idle machine the same split can pay. Only timing
-can tell, so each size class has its own `ThreadTuner`: steps of at most `NARROW_BATCH` rows (starting
-on one intra-op thread) and steps of `WIDE_BATCH` rows or more (starting on the configured count). A
-tuner times a few steps at each candidate (the threads torch had when the first runner was built, and
-one), keeps the faster for the next few hundred, then looks again. Switching costs milliseconds (the worker pool resizes), so between the two sizes
-the setting stays as it was, and the first step after a switch is not timed.
+workers costs more than it saves (bench preset, int8, 2 cores: 1-4 rows are as fast or slower on two
+threads, and a single stream through the engine made 460-490 tokens/s on two against 580-600 on
+one), so steps of at most `NARROW_BATCH` rows run on one thread. Wide steps (`WIDE_BATCH` rows or
+more) gain from the split on an idle machine (batch 32: 7.6 against 10.5 ms a step) but stall on a
+descheduled worker when another process or another model's engine holds a core; only timing can
+tell, so a `ThreadTuner` times a few wide steps at each candidate (the threads torch had when the
+first runner was built, and one), keeps the faster for the next few hundred, then looks again.
+Switching costs milliseconds (the worker pool resizes), so between the two sizes the setting stays
+as it was, and the first step after a switch is not timed. A model is built on a passing thread
+(`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
 otherwise `auto` is int8 dynamic quantization of the Linear layers on CPU and bf16 on CUDA. Knows no
@@ -25,6 +28,7 @@ HTTP and no scheduling.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 
@@ -34,7 +38,7 @@ from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
 
-NARROW_BATCH = 4  # decode steps of at most this many rows: their own tuner, one thread first
+NARROW_BATCH = 4  # decode steps of at most this many rows run on one thread
 WIDE_BATCH = 8  # from this many rows on: the wide steps' tuner, the configured count first
 _configured_threads: int | None = None  # torch's intra-op threads before any runner changed them
 
@@ -49,6 +53,34 @@ def configured_threads() -> int:
     if _configured_threads is None:
         _configured_threads = torch.get_num_threads()
     return _configured_threads
+
+
+def on_passing_thread(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` run on a thread that ends when it returns: its result, or its exception.
+
+    OpenMP (libgomp, which torch's CPU ops use) keeps a worker team alive for every live thread that
+    has run a parallel region, and once a process has more such workers than CPUs it stops spinning
+    between regions: each later region, on any thread, pays a futex wake-up per worker. A decode step
+    is some sixty small regions, so one team left behind by loading a model (initializing, quantizing)
+    on a thread that lives on (the server's main thread) made two-thread decode steps on the engine's
+    thread no faster than one-thread ones (bench preset, batch 32, int8: about 11 ms a step either
+    way, 7.6 ms with two threads once the loader's team is gone). Set-up work runs here instead,
+    and its team goes with the thread.
+    """
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="flywheel-setup")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
 class ThreadTuner:
@@ -137,8 +169,7 @@ class ModelRunner:
         # next token, so it is masked inside the output layer.
         self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
         self.threads = configured_threads()
-        self.tuner = ThreadTuner([self.threads, 1])  # wide steps
-        self.narrow_tuner = ThreadTuner([1, self.threads])
+        self.tuner = ThreadTuner([self.threads, 1])  # wide steps; narrow ones run on one thread
 
     @property
     def n_slots(self) -> int:
@@ -151,12 +182,14 @@ class ModelRunner:
         rows = len(tokens)
         if self.device.type != "cpu" or NARROW_BATCH < rows < WIDE_BATCH:
             return self.decoder.decode(tokens, positions)  # (B, V) float32
-        tuner = self.narrow_tuner if rows <= NARROW_BATCH else self.tuner
-        threads = tuner.threads()
+        if rows <= NARROW_BATCH:
+            self._use_threads(1)
+            return self.decoder.decode(tokens, positions)
+        threads = self.tuner.threads()
         switched = self._use_threads(threads)
         start = time.perf_counter()
         logits = self.decoder.decode(tokens, positions)
-        tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
+        self.tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
         return logits
 
     def release(self) -> None:
