@@ -72,7 +72,7 @@ def on_passing_thread(fn, *args, **kwargs):
     def run() -> None:
         try:
             box["result"] = fn(*args, **kwargs)
-        except BaseException as exc:  # handed to the caller
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = exc
 
     thread = threading.Thread(target=run, name="flywheel-setup")
