@@ -46,17 +46,21 @@ class Decoder:
         cfg = model.config
         self.n_head, self.head_dim, self.n_embd = cfg.n_head, cfg.head_dim, cfg.n_embd
         self.eps = cfg.layer_norm_eps
-        if not (cache.k.is_contiguous() and cache.v.is_contiguous()):
-            raise ValueError("the lean decoder writes the cache through flat views: it must be contiguous")
+        if not cache.kv.is_contiguous():
+            raise ValueError("the lean decoder writes the cache through a flat view: it must be contiguous")
         self.cache = cache
-        n_slots, max_len = cache.n_slots, cache.max_len
-        # Each layer's keys as rows of D values: row (slot * H + head) * S + position.
-        self._k_rows = [cache.k[i].view(n_slots * self.n_head * max_len, self.head_dim) for i in range(cfg.n_layer)]
-        self._v_rows = [cache.v[i].view(n_slots * self.n_head * max_len, self.head_dim) for i in range(cfg.n_layer)]
-        self._head_offsets = torch.arange(self.n_head, device=cache.k.device) * max_len  # (H,)
+        L, N, H, S = cfg.n_layer, cache.n_slots, self.n_head, cache.max_len
+        # The whole cache as rows of D values: row (((kv * L + layer) * N + slot) * H + head) * S + position.
+        self._rows = cache.kv.view(2 * L * N * H * S, self.head_dim)
+        dev = cache.kv.device
+        self._slot_stride = H * S
+        self._layer_offsets = torch.arange(L, device=dev) * (N * H * S)  # (L,)
+        # (2, H): keys' and values' head rows, so one index_copy_ a layer writes both
+        self._kv_head_offsets = (torch.arange(2, device=dev) * (L * N * H * S))[:, None] + torch.arange(H, device=dev) * S
         tr = model.transformer
         self.wte, self.wpe = tr.wte.weight.detach(), tr.wpe.weight.detach()
         self.dtype = self.wte.dtype
+        self._cast = cache.kv.dtype != self.dtype  # never, as the runner allocates it; kept general
         self._int8_op = torch.ops.quantized.linear_dynamic.default
         self.layers = []
         for block in tr.h:
@@ -119,10 +123,17 @@ class Decoder:
         H, D, C = self.n_head, self.head_dim, self.n_embd
         if span > self.cache.max_len:
             raise ValueError(f"position {span - 1} is beyond the cache ({self.cache.max_len})")
-        dev, slots, S = self.device, slice(first_slot, first_slot + B), self.cache.max_len
-        # Where this step's keys and values go, once for all layers: flat cache rows (B*T*H,).
-        slot_base = torch.arange(first_slot, first_slot + B, device=dev) * (H * S)  # (B,)
-        write_rows = (slot_base[:, None, None] + pos[:, :, None] + self._head_offsets).view(B * T * H)
+        dev, last_slot = self.device, first_slot + B
+        # Where this step's keys and values go, once for all layers: flat cache rows (L, B*T*2*H),
+        # each layer's keys then values of every row, position and head.
+        slot_rows = torch.arange(first_slot, last_slot, device=dev) * self._slot_stride  # (B,)
+        at = (slot_rows[:, None] + pos)[:, :, None, None] + self._kv_head_offsets  # (B, T, 2, H)
+        write_rows = (self._layer_offsets[:, None] + at.view(1, B * T * 2 * H))  # (L, B*T*2*H)
+        # The rows' keys and values up to `span`, every layer: (L, B, H, span, D) views, no copy.
+        keys = self.cache.kv[0, :, first_slot:last_slot, :, :span]
+        values = self.cache.kv[1, :, first_slot:last_slot, :, :span]
+        if self._cast:
+            keys, values = keys.to(self.dtype), values.to(self.dtype)
         x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
         # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
         # One additive mask (B, 1, T, span) for every layer and head.
@@ -130,24 +141,23 @@ class Decoder:
         if masked:
             mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
             mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
-        lin, ck_all, cv_all, eps = self._lin, self.cache.k, self.cache.v, self.eps
+        lin, rows, eps, cast = self._lin, self._rows, self.eps, self._cast
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
-            h = F.layer_norm(x, (C,), w1, b1, eps)
+            h = torch.layer_norm(x, (C,), w1, b1, eps)
             qkv = lin(h, attn).view(B, T, 3, H, D)
-            ck, cv = ck_all[layer][slots], cv_all[layer][slots]  # (B, H, S, D) views: no gather
-            # (B, T, H, D) into each row's slot at its positions; index_copy_ on the flat rows is
-            # a cheaper dispatch than advanced-index assignment.
-            self._k_rows[layer].index_copy_(0, write_rows, qkv[:, :, 1].reshape(B * T * H, D).to(ck.dtype))
-            self._v_rows[layer].index_copy_(0, write_rows, qkv[:, :, 2].reshape(B * T * H, D).to(cv.dtype))
+            # This step's keys and values into each row's slot at its positions, both in one
+            # index_copy_ on the flat rows (a cheaper dispatch than advanced-index assignment).
+            new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
+            rows.index_copy_(0, write_rows[layer], new.to(rows.dtype) if cast else new)
             q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
-            y = F.scaled_dot_product_attention(q, ck[:, :, :span].to(q.dtype), cv[:, :, :span].to(q.dtype),
+            y = F.scaled_dot_product_attention(q, keys[layer], values[layer],
                                                attn_mask=mask).transpose(1, 2)  # (B, T, H, D)
             x = x + lin(y.reshape(B * T, C), proj)
-            h = F.layer_norm(x, (C,), w2, b2, eps)
+            h = torch.layer_norm(x, (C,), w2, b2, eps)
             x = x + lin(F.gelu(lin(h, fc), approximate="tanh"), fc_proj)
         if T > 1:
             x = x.view(B, T, C)[:, -1]  # only the last position's logits are wanted
-        x = F.layer_norm(x, (C,), self.ln_f[0], self.ln_f[1], eps)
+        x = torch.layer_norm(x, (C,), self.ln_f[0], self.ln_f[1], eps)
         weight, bias, packed = self.lm_head
         if packed is None:
             return F.linear(x, weight, bias).float()

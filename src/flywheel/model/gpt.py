@@ -28,12 +28,13 @@ IGNORE_INDEX = -100  # targets with this value carry no loss (prompt tokens in S
 class KVCache:
     """Preallocated keys and values for `n_slots` sequences of up to `max_len` tokens each.
 
-    `k` and `v` are (n_layer, n_slots, n_head, max_len, head_dim). A sequence owns one slot; the
-    engine decides which. The cache stores no lengths: callers pass each token's position.
+    `kv` is (2, n_layer, n_slots, n_head, max_len, head_dim): keys, then values, in one buffer (the
+    lean decoder writes both of a layer with one flat index); `k` and `v` are its two halves. A
+    sequence owns one slot; the engine decides which. The cache stores no lengths: callers pass each
+    token's position.
     """
 
-    k: torch.Tensor
-    v: torch.Tensor
+    kv: torch.Tensor
 
     @classmethod
     def allocate(cls, config: GPTConfig, n_slots: int, max_len: int | None = None,
@@ -41,21 +42,28 @@ class KVCache:
         max_len = max_len or config.block_size
         if max_len > config.block_size:
             raise ValueError(f"cache length {max_len} exceeds the model's block_size {config.block_size}")
-        shape = (config.n_layer, n_slots, config.n_head, max_len, config.head_dim)
-        return cls(torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+        shape = (2, config.n_layer, n_slots, config.n_head, max_len, config.head_dim)
+        return cls(torch.zeros(shape, device=device, dtype=dtype))
+
+    @property
+    def k(self) -> torch.Tensor:
+        return self.kv[0]  # (n_layer, n_slots, n_head, max_len, head_dim)
+
+    @property
+    def v(self) -> torch.Tensor:
+        return self.kv[1]
 
     @property
     def max_len(self) -> int:
-        return self.k.shape[3]
+        return self.kv.shape[4]
 
     @property
     def n_slots(self) -> int:
-        return self.k.shape[1]
+        return self.kv.shape[2]
 
     def copy_prefix(self, src_slot: int, dst_slot: int, length: int) -> None:
         """Reuse `length` cached positions of one slot in another (prefix caching)."""
-        self.k[:, dst_slot, :, :length] = self.k[:, src_slot, :, :length]
-        self.v[:, dst_slot, :, :length] = self.v[:, src_slot, :, :length]
+        self.kv[:, :, dst_slot, :, :length] = self.kv[:, :, src_slot, :, :length]
 
 
 class CausalSelfAttention(nn.Module):
@@ -88,8 +96,10 @@ class CausalSelfAttention(nn.Module):
                 rows = torch.arange(B, device=x.device)[:, None]
             else:
                 rows = slots[:, None]  # (B, 1) broadcasts against positions (B, T)
-            ck[rows, :, positions] = k.transpose(1, 2).to(ck.dtype)  # (B, T, H, D)
-            cv[rows, :, positions] = v.transpose(1, 2).to(cv.dtype)
+            # The cache is inference state: no gradient flows through it (and its halves are views
+            # of one buffer, which autograd would not let a grad-carrying write into).
+            ck[rows, :, positions] = k.detach().transpose(1, 2).to(ck.dtype)  # (B, T, H, D)
+            cv[rows, :, positions] = v.detach().transpose(1, 2).to(cv.dtype)
             span = int(positions.max()) + 1  # no row attends past the furthest position
             if isinstance(slots, slice):
                 keys, values = ck[:, :, :span], cv[:, :, :span]  # (B, H, span, D), views
