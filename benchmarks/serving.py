@@ -174,6 +174,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=6, help="requests HF runs one at a time")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement; the best counts")
+    parser.add_argument("--single-repeats", type=int, default=6,
+                        help="runs of each batch-1 measurement (a fraction of a second each, so one "
+                             "descheduling swings it; the best counts)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (1 on a shared, busy machine: spinning threads collide)")
     args = parser.parse_args()
@@ -221,7 +224,7 @@ def main() -> None:
         hf_sequential(hf, reqs[:1], device)  # warm-up
         return (measure(lambda: hf_sequential(hf, reqs[:args.sequential], device), r),
                 measure(lambda: hf_static_batch(hf, reqs, tok.pad_id, device), r),
-                measure(lambda: hf_sequential(hf, one, device), r))
+                measure(lambda: hf_sequential(hf, one, device), args.single_repeats))
 
     hf_seq, hf_batch, hf_one = on_passing_thread(baselines)
 
@@ -231,7 +234,7 @@ def main() -> None:
         try:
             engine_streams(engine, reqs[:4])  # warm-up
             streams = measure(lambda e=engine: engine_streams(e, reqs), r)
-            single = measure(lambda e=engine: engine_streams(e, one), r)
+            single = measure(lambda e=engine: engine_streams(e, one), args.single_repeats)
             loss_q = on_passing_thread(heldout_loss, engine.runner.model, held_ids)
         finally:
             engine.close()
