@@ -24,6 +24,7 @@ batch 1 with held-out loss <= 2% worse, a single stream >= 4x HF batch 1.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import random
 import tempfile
@@ -37,7 +38,10 @@ import torch
 from flywheel.data.demo_corpus import stdlib_docstrings
 from flywheel.model import GPT, preset
 from flywheel.model.artifact import load_artifact, save_artifact
+from flywheel.model.decode import Decoder
 from flywheel.model.export import export_hf
+from flywheel.model.gpt import KVCache
+from flywheel.model.quant import quantize_int8
 from flywheel.model.tokenizer import ChatTokenizer
 from flywheel.serving.engine import Engine
 from flywheel.serving.params import GenerationRequest
@@ -177,6 +181,8 @@ def main() -> None:
     parser.add_argument("--single-repeats", type=int, default=6,
                         help="runs of each batch-1 measurement (a fraction of a second each, so one "
                              "descheduling swings it; the best counts)")
+    parser.add_argument("--no-base-preset", dest="base_preset", action="store_false",
+                        help="skip the int8/fp32 decode-step comparison at the base preset's size")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (1 on a shared, busy machine: spinning threads collide)")
     args = parser.parse_args()
@@ -273,6 +279,35 @@ def main() -> None:
     print(f"  {f'{quant} held-out loss change':<58} {change:+6.2f}%  (goal <= +2%: {verdict})")
     goal(f"engine single stream ({quant}) / HF batch 1", q_single, hf_one, 4)
     goal("engine single stream (fp32) / HF batch 1", fp_single, hf_one, 4)
+    if quant == "int8" and args.base_preset:
+        fp_ms, q_ms = on_passing_thread(base_preset_steps)
+        print(f"\n  base preset (111M parameters, untrained), one decode step at batch 1: fp32 {fp_ms:.1f} ms, "
+              f"int8 {q_ms:.1f} ms: int8 {fp_ms / q_ms:.2f}x fp32 (goal >= 1.5x: "
+              f"{'meets' if fp_ms / q_ms >= 1.5 else 'MISSES'})")
+
+
+def base_preset_steps(steps: int = 8, repeats: int = 3) -> tuple[float, float]:
+    """Milliseconds per batch-1 decode step of the `base` preset, fp32 and int8 (best of `repeats`).
+
+    At the bench preset's 3.4M parameters a step is mostly per-op overhead, which int8's per-row
+    quantization adds to; at a size SageMaker's CPU instances would serve, reading the weights
+    dominates and int8 reads a quarter of the bytes.
+    """
+    torch.manual_seed(0)
+    model = GPT(preset("base")).eval()
+    quantized = quantize_int8(copy.deepcopy(model))
+    times = []
+    for m in (model, quantized):
+        decoder = Decoder(m, KVCache.allocate(m.config, 1, 256), mask_token=0)
+        decoder.prefill(0, list(range(1, 65)), 0)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for i in range(steps):
+                decoder.decode([5], [64 + i])
+            best = min(best, (time.perf_counter() - start) / steps * 1e3)
+        times.append(best)
+    return times[0], times[1]
 
 
 if __name__ == "__main__":

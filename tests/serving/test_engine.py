@@ -18,12 +18,12 @@ from flywheel.serving.settings import EngineSettings
 POLICY = {"role": "system", "content": "You are a careful assistant. Answer briefly and cite the docs."}
 
 
-def make_engine(tiny_artifact, lines=None, **settings):
+def make_engine(tiny_artifact, lines=None, precision="fp32", **settings):
     settings = EngineSettings(**{"max_batch": 3, "max_queue": 16, **settings})
     artifact = load_artifact(tiny_artifact)
     slots = settings.max_batch + (settings.prefix_slots if settings.prefix_caching else 0)
     metrics = ServingMetrics(sink=lines.append if lines is not None else None, emf=lines is not None)
-    return Engine(ModelRunner(artifact, slots, "fp32"), artifact.tokenizer, settings,
+    return Engine(ModelRunner(artifact, slots, precision), artifact.tokenizer, settings,
                   metrics.for_model("m", artifact.version), name="m", version=artifact.version), metrics
 
 
@@ -202,6 +202,22 @@ def test_batched_sampling_draws_from_the_filtered_distribution():
     nucleus = torch.bincount(draw(1.0, 0, 0.7), minlength=6) / n
     assert nucleus[2:].sum() == 0 and abs(nucleus[0] - 0.57 / 0.78) < 0.015
     assert (draw(1.0, 1, 1.0) == 0).all() and (draw(2.0, 0, 1e-6) == 0).all()
+
+
+def test_int8_rows_equal_their_run_alone(tiny_artifact):
+    # int8 is the CPU default: each row's activations are quantized on their own scale, so a
+    # request's greedy text does not depend on what else is running.
+    engine, _ = make_engine(tiny_artifact, precision="int8")
+    try:
+        assert engine.runner.precision == "int8"
+        requests = [chat(f"int8 question {i} about {w}", max_tokens=4 + 6 * (i % 3))
+                    for i, w in enumerate(["json", "csv", "heapq", "bisect", "pathlib"])]
+        alone = [engine.generate(r) for r in requests]
+        with ThreadPoolExecutor(len(requests)) as pool:
+            together = list(pool.map(engine.generate, requests))
+        assert [a["choices"] for a in alone] == [t["choices"] for t in together]
+    finally:
+        engine.close()
 
 
 def test_a_seeded_sample_is_the_same_alone_and_in_a_batch(engine):

@@ -13,8 +13,8 @@ chooses the thread count of narrow and of wide steps by timing them.)
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
 `slots=slice(0, B)` / one prompt in one slot (tests/model/test_decode.py compares them). It works for fp32 and bf16 models and
-for models whose Linear layers `torch.ao.quantization.quantize_dynamic` turned into int8 dynamic
-ones (it calls their packed kernels directly). It knows no scheduling and no HTTP.
+for models whose Linear layers `flywheel.model.quant.quantize_int8` turned into int8 ones (it calls
+the same per-row kernel call as their modules). It knows no scheduling and no HTTP.
 
     dec = Decoder(model, cache, mask_token=pad_id)
     logits = dec.decode(tokens, positions)    # lists of B ints -> (B, V) float32 logits
@@ -27,16 +27,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from flywheel.model.gpt import GPT, KVCache
+from flywheel.model.quant import Int8Linear, int8_linear
 
 
 def _linear(module: nn.Module):
-    """(weight, bias, packed): a plain Linear's tensors, or a dynamic-int8 Linear's packed params."""
+    """(weight, bias, None) of a plain Linear, or (anchor, bias, packed) of an `Int8Linear`."""
     if isinstance(module, nn.Linear):
         return module.weight.detach(), None if module.bias is None else module.bias.detach(), None
-    packed = getattr(getattr(module, "_packed_params", None), "_packed_params", None)
-    if packed is None:
-        raise TypeError(f"the lean decoder does not know how to run {type(module).__name__}")
-    return None, None, packed
+    if isinstance(module, Int8Linear):
+        return module.anchor, module.bias, module.packed
+    raise TypeError(f"the lean decoder does not know how to run {type(module).__name__}")
 
 
 class Decoder:
@@ -61,7 +61,6 @@ class Decoder:
         self.wte, self.wpe = tr.wte.weight.detach(), tr.wpe.weight.detach()
         self.dtype = self.wte.dtype
         self._cast = cache.kv.dtype != self.dtype  # never, as the runner allocates it; kept general
-        self._int8_op = torch.ops.quantized.linear_dynamic.default
         self.layers = []
         for block in tr.h:
             self.layers.append((
@@ -73,8 +72,7 @@ class Decoder:
         self.ln_f = (tr.ln_f.weight.detach(), _detach(tr.ln_f.bias))
         weight, _, packed = _linear(model.lm_head)  # tied to wte; no bias of its own
         # A bias of zeros with -inf at the masked token (padding, never a real next token) masks it
-        # inside the output layer instead of in a separate op per step. The int8 kernel returns
-        # float32 and its packed params hold no bias, so there it is added after.
+        # inside the output layer instead of in a separate op per step (int8: float32, as its output).
         head_bias = torch.zeros(cfg.vocab_size, dtype=torch.float32 if packed is not None else self.dtype,
                                 device=self.wte.device)
         if mask_token is not None:
@@ -82,11 +80,12 @@ class Decoder:
         self.lm_head = (weight, head_bias, packed)
         self.device = self.wte.device
 
-    def _lin(self, x: torch.Tensor, params) -> torch.Tensor:
+    @staticmethod
+    def _lin(x: torch.Tensor, params) -> torch.Tensor:
         weight, bias, packed = params
         if packed is None:
             return F.linear(x, weight, bias)
-        return self._int8_op(x, packed, True)  # reduce_range, as quantize_dynamic's module does
+        return int8_linear(x, packed, bias, weight)  # weight holds the Int8Linear's anchor row
 
     @torch.inference_mode()
     def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
@@ -158,10 +157,8 @@ class Decoder:
         if T > 1:
             x = x.view(B, T, C)[:, -1]  # only the last position's logits are wanted
         x = torch.layer_norm(x, (C,), self.ln_f[0], self.ln_f[1], eps)
-        weight, bias, packed = self.lm_head
-        if packed is None:
-            return F.linear(x, weight, bias).float()
-        return self._int8_op(x, packed, True).add_(bias)
+        logits = self._lin(x, self.lm_head)
+        return logits if self.lm_head[2] is not None else logits.float()
 
 
 def _detach(t: torch.Tensor | None) -> torch.Tensor | None:

@@ -22,7 +22,10 @@ as it was, and the first step after a switch is not timed. A model is built on a
 (`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
-otherwise `auto` is int8 dynamic quantization of the Linear layers on CPU and bf16 on CUDA. Knows no
+otherwise `auto` is int8 on CPU (`flywheel.model.quant`: int8 weights, each token's activations
+quantized on their own scale, so a row's result never depends on its batch) and bf16 on CUDA. On the
+tiny bench preset int8 is no faster than fp32 (per-op overhead dominates); at the base preset's
+111M parameters a batch-1 step is 2.1x faster (benchmarks/serving.py prints both). Knows no
 HTTP and no scheduling.
 """
 
@@ -37,6 +40,7 @@ import torch
 from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
+from flywheel.model.quant import quantize_int8
 
 NARROW_BATCH = 4  # decode steps of at most this many rows run on one thread
 WIDE_BATCH = 8  # from this many rows on: the wide steps' tuner, the configured count first
@@ -155,9 +159,9 @@ class ModelRunner:
         self.config = artifact.config
         model = artifact.model.eval()
         if self.precision == "int8":
-            with warnings.catch_warnings():  # torch.ao's deprecation notes, not our concern per call
+            with warnings.catch_warnings():  # torch's deprecation notes on quantized tensors
                 warnings.simplefilter("ignore")
-                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                model = quantize_int8(model)
         elif self.precision == "bf16":
             model = model.to(torch.bfloat16)
         self.model = model.to(self.device)
