@@ -31,6 +31,7 @@ HTTP and no scheduling.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 import warnings
@@ -161,7 +162,7 @@ class ModelRunner:
         if self.precision == "int8":
             with warnings.catch_warnings():  # torch's deprecation notes on quantized tensors
                 warnings.simplefilter("ignore")
-                model = quantize_int8(model)
+                model = quantize_int8(copy.deepcopy(model))  # the artifact keeps its float model
         elif self.precision == "bf16":
             model = model.to(torch.bfloat16)
         self.model = model.to(self.device)
