@@ -204,6 +204,26 @@ def test_batched_sampling_draws_from_the_filtered_distribution():
     assert (draw(1.0, 1, 1.0) == 0).all() and (draw(2.0, 0, 1e-6) == 0).all()
 
 
+def test_auto_precision_is_bf16_on_cuda_and_on_cpu_int8_only_for_models_big_enough_to_gain():
+    import torch
+
+    from flywheel.model import preset
+    from flywheel.serving.runner import INT8_AUTO_MIN_PARAMS, linear_params, resolve_precision
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    tiny, base = preset("debug"), preset("base")
+    assert linear_params(tiny) < INT8_AUTO_MIN_PARAMS <= linear_params(base)
+    assert resolve_precision("auto", {}, cpu, tiny) == "fp32"
+    assert resolve_precision("auto", {}, cpu, base) == "int8"
+    assert resolve_precision("auto", {}, cuda, tiny) == "bf16"
+    assert resolve_precision("int8", {}, cuda, base) == "bf16"  # the int8 kernels are CPU-only
+    # per model (the artifact's config.json), and the server's setting over both
+    assert resolve_precision("auto", {"serving": {"precision": "int8"}}, cpu, tiny) == "int8"
+    assert resolve_precision("fp32", {"serving": {"precision": "int8"}}, cpu, base) == "fp32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("int4", {}, cpu, base)
+
+
 def test_int8_rows_equal_their_run_alone(tiny_artifact):
     # int8 is the CPU default: each row's activations are quantized on their own scale, so a
     # request's greedy text does not depend on what else is running.

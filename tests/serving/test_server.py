@@ -37,7 +37,7 @@ def test_ping_and_metrics(mme):
 def test_load_get_invoke_unload_and_contract_errors(mme, tiny_artifact):
     status, _, body = load(mme, "life", tiny_artifact)
     assert status == 200, body
-    assert body["modelName"] == "life" and body["modelVersion"] == "test-v1" and body["precision"] == "int8"
+    assert body["modelName"] == "life" and body["modelVersion"] == "test-v1" and body["precision"] == "fp32"  # auto: small
     assert load(mme, "life", tiny_artifact)[0] == 409
     status, _, body = mme.call("GET", "/models/life")
     assert status == 200 and body["modelUrl"] == str(tiny_artifact)

@@ -176,7 +176,7 @@ class ModelRegistry:
             meta = read_meta(directory)
             config = GPTConfig.from_dict(meta["model"])
             device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-            precision = resolve_precision(self.settings.engine.precision, meta, device)
+            precision = resolve_precision(self.settings.engine.precision, meta, device, config)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelRejected(f"not a usable artifact: {exc}") from None
         e = self.settings.engine

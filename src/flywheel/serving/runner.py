@@ -22,10 +22,11 @@ as it was, and the first step after a switch is not timed. A model is built on a
 (`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
-otherwise `auto` is int8 on CPU (`flywheel.model.quant`: int8 weights, each token's activations
-quantized on their own scale, so a row's result never depends on its batch) and bf16 on CUDA. On the
-tiny bench preset int8 is no faster than fp32 (per-op overhead dominates); at the base preset's
-111M parameters a batch-1 step is 2.1x faster (benchmarks/serving.py prints both). Knows no
+otherwise `auto` is bf16 on CUDA and, on CPU, int8 (`flywheel.model.quant`: int8 weights, each
+token's activations quantized on their own scale, so a row's result never depends on its batch) for
+models big enough to gain from it, fp32 for smaller ones (`resolve_precision` has the measured
+crossover: int8 is 0.82x fp32 at the bench preset's 3.4M parameters, 2.1x at the base preset's
+111M; benchmarks/serving.py prints both). Knows no
 HTTP and no scheduling.
 """
 
@@ -125,12 +126,30 @@ class ThreadTuner:
                 self._probing, self._held = None, 0
 
 
-def resolve_precision(requested: str, meta: dict, device: torch.device) -> str:
+INT8_AUTO_MIN_PARAMS = 6_000_000  # `auto` on CPU picks int8 from this many Linear parameters on
+
+
+def linear_params(config) -> int:
+    """Parameters in the Linear layers (what int8 quantizes): the blocks' matrices and the output layer."""
+    return config.n_layer * 12 * config.n_embd * config.n_embd + config.vocab_size * config.n_embd
+
+
+def resolve_precision(requested: str, meta: dict, device: torch.device, config=None) -> str:
+    """The precision a model is served at: the request (FLYWHEEL_PRECISION), else the artifact's
+    `serving.precision`, else `auto`: bf16 on CUDA; on CPU int8 for models with at least
+    INT8_AUTO_MIN_PARAMS Linear parameters and fp32 below (one batch-1 decode step on 2 cores,
+    int8 against fp32: 0.44x at 1.1M parameters, 0.82x at 3.4M, 1.32x at 9.1M, 1.83x at 23.6M,
+    2.1x at 111M; below the crossover the per-row quantization's extra ops cost more than the
+    smaller weights save)."""
     choice = requested
     if choice == "auto":
         choice = (meta.get("serving") or {}).get("precision", "auto")
     if choice == "auto":
-        choice = "bf16" if device.type == "cuda" else "int8"
+        if device.type == "cuda":
+            choice = "bf16"
+        else:
+            small = config is not None and linear_params(config) < INT8_AUTO_MIN_PARAMS
+            choice = "fp32" if small else "int8"
     if choice == "int8" and device.type != "cpu":
         choice = "bf16"  # dynamic int8 kernels are CPU-only; bf16 is the GPU's cheap precision
     if choice not in ("fp32", "int8", "bf16"):
@@ -156,7 +175,7 @@ class ModelRunner:
     def __init__(self, artifact: Artifact, n_slots: int, precision: str = "auto",
                  device: str | torch.device | None = None):
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.precision = resolve_precision(precision, artifact.meta, self.device)
+        self.precision = resolve_precision(precision, artifact.meta, self.device, artifact.config)
         self.config = artifact.config
         model = artifact.model.eval()
         if self.precision == "int8":
