@@ -6,9 +6,9 @@ round trips) than in arithmetic. `Decoder` reads the GPT's weights once into fla
 (the attention's fused QKV matrix as it is) and runs the step as a straight line of tensor calls:
 no `nn.Module` calls, index tensors built once per step rather than once per layer, the pad logit
 masked through the output layer's bias, keys and values written with one flat index per step, and
-one attention mask per step shared by every layer. (On a CPU shared with other jobs much of a
-step's time can be OpenMP workers waiting for a descheduled sibling; the serving runner therefore
-chooses the thread count of narrow and of wide steps by timing them.)
+one attention mask per step shared by every layer. Attention stays torch's fused kernel: a
+matmul-softmax-matmul for one-token steps was no faster in the engine (bench preset, 32 streams).
+(How many threads a step runs on is the serving runner's choice: narrow steps one, wide ones timed.)
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with

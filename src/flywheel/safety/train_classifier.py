@@ -13,6 +13,15 @@ The five newest voices (youth, workplace, questions, longform, framed) are not i
 with them, CV chose 0.75 (79.7% / 1.7% out of fold over 15,201 rows), but that model blocked two
 fewer of the style prompts in tests/safety/test_generalisation.py, so it was not shipped.
 
+Tried on all 18 voices without a gain (throw-away scripts, not kept), scored as the harmful+attack
+rows of the authored voices blocked out of fold at the threshold that blocks 2% / 3% of their benign
+rows: this recipe 75.9% / 81.2%; the rule inputs scaled x3 while fitting (a weaker L2 pull on the rule
+weights, so strong rule hits count for more) 75.8% / 81.0%; word pairs up to 3 apart 75.5% / 80.1%,
+up to 5 apart 74.3% / 79.4%. Blocking whenever a rule scores 0.8 or more on top of the classifier
+costs more benign blocks than it gains; per-label thresholds fitted on half of the voices did no
+better on the other half than one threshold; a 64-unit MLP on the same inputs was worse alone and
+about 2 points better averaged with this model on one fold, with some 60 times the weights to ship.
+
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
 scores (`classifier.rule_features`: the best rule score per label over the text's views), fitted

@@ -9,6 +9,9 @@ cache into it), which lets the decode step read the cache as a view.
 Prefix caching: a chat prompt that opens with a system message (the policy every chat request
 starts with) has that segment's keys and values computed once into a prefix slot and copied into
 each request's slot; the prompt's rest is all that is prefilled. `n` > 1 choices share one prefill.
+Prefills run one request at a time: one padded pass over a burst of them (tried on the bench preset,
+32 requests at once, 2 CPU cores) took as long, since a prompt's prefill is already a matrix
+product of tens of rows, bound by arithmetic rather than by per-call overhead, and padding adds work.
 
 Admission: at most `max_queue` requests wait; the next one gets `Overloaded` (HTTP 429 with
 Retry-After). A request that waits past its timeout gets `RequestTimeout`; one that runs past it
