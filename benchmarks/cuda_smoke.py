@@ -12,7 +12,7 @@ it runs in a bare GPU image with `PYTHONPATH=src`. Each step prints PASS or FAIL
   3. fsdp      the same job sharded with FSDP for a few steps (one process: FSDP over NCCL end to end)
   4. engine    the serving runner on CUDA: `auto` precision resolves to bf16; fp32 greedy outputs of a
                batch of 8 mixed-length requests equal each request run alone; bf16 agrees with fp32
-               on the first tokens
+               on the first tokens; how many bf16 requests batched equal themselves alone (reported)
   5. serve     the inference container's entry point on the trained artifact, multi-model mode: load,
                GET /models/<name> says bf16, chat invoke, a 400 on a bad body, /metrics, unload
   6. bench     (with --bench) benchmarks/serving.py --device cuda: this engine against HF on the GPU
@@ -142,7 +142,7 @@ def engine_checks(work: Path, device: str) -> dict:
 
     artifact = load_artifact(work / "ddp" / "model")
     auto = resolve_precision("auto", json.loads((work / "ddp" / "model" / "config.json").read_text()),
-                             torch.device(device))
+                             torch.device(device), artifact.config)  # as the server resolves it
     tok = artifact.tokenizer
     prompts = [tok.encode_chat([{"role": "system", "content": "Answer briefly."},
                                 {"role": "user", "content": text}], add_generation_prompt=True)[0]
@@ -167,14 +167,18 @@ def engine_checks(work: Path, device: str) -> dict:
 
     batched, alone = outputs("fp32", True), outputs("fp32", False)
     same = sum(a == b for a, b in zip(batched, alone, strict=True))
-    low = outputs(auto, True)
+    low, low_alone = outputs(auto, True), outputs(auto, False)
     first = sum(a[:4] == b[:4] for a, b in zip(low, alone, strict=True))
+    # Reported, not asserted (yet): whether the reduced precision keeps batched == alone on this
+    # device has not been measured on a GPU (on CPU, int8 is bit-for-bit; tests/serving).
+    low_same = sum(a == b for a, b in zip(low, low_alone, strict=True))
     if same != len(prompts):
         raise AssertionError(f"fp32 batched != alone on {len(prompts) - same} of {len(prompts)} requests")
     if device.startswith("cuda") and auto != "bf16":
         raise AssertionError(f"auto precision on CUDA resolved to {auto}, not bf16")
     return {"auto_precision": auto, "fp32_batched_equals_alone": f"{same}/{len(prompts)}",
             f"{auto}_first4_tokens_agree_with_fp32": f"{first}/{len(prompts)}",
+            f"{auto}_batched_equals_alone": f"{low_same}/{len(prompts)}",
             "device_name": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"}
 
 
