@@ -5,27 +5,35 @@
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
 The shipped `classifier.json` is stacked (C=64, threshold 0.7: the lowest whose out-of-fold benign
-block rate stays within 2%), trained on 13,019 rows including the thirteen authored voices. Out of
-fold it blocks 80.3% of harmful+attack rows with 1.7% of benign rows blocked; on the authored voices
-alone (rules never written from them, so the fairest proxy for unseen text) 78.6% at 2.7%, where
-rules OR an unstacked classifier blocks 75.2% at 4.3% (threshold 0.9) or 81.3% at 5.1% (0.8).
-The five newest voices (youth, workplace, questions, longform, framed) are not in it yet: retrained
-with them, CV chose 0.75 (79.7% / 1.7% out of fold over 15,201 rows), but that model blocked two
-fewer of the style prompts in tests/safety/test_generalisation.py, so it was not shipped.
+block rate stays within 2%), trained on 13,019 rows including thirteen authored voices: the five
+newest (youth, workplace, questions, longform, framed) are left out, as `--without` does:
+
+    .venv/bin/python -m flywheel.safety.train_classifier --without youth,workplace,questions,longform,framed
+
+(rerun on another machine, it wrote weights that differ from the shipped ones only in the last
+rounded digit, and that give the same verdict on every measuring row).
+Out of fold it blocks 80.3% of harmful+attack rows with 1.7% of benign rows blocked; on the authored
+voices alone (rules never written from them, so the fairest proxy for unseen text) 78.6% at 2.7%,
+where rules OR an unstacked classifier blocks 75.2% at 4.3% (threshold 0.9) or 81.3% at 5.1% (0.8).
+Retrained with the five newest voices, CV chose 0.75 (79.7% / 1.7% out of fold over 15,201 rows),
+but that model blocked two fewer of the style prompts in tests/safety/test_generalisation.py, so it
+was not shipped.
 
 Tried on all 18 voices without a gain (throw-away scripts, not kept), scored as the harmful+attack
 rows of the authored voices blocked out of fold at the threshold that blocks 2% / 3% of their benign
-rows: this recipe 75.9% / 81.2%; the rule inputs scaled x3 while fitting (a weaker L2 pull on the rule
-weights, so strong rule hits count for more) 75.8% / 81.0%; word pairs up to 3 apart 75.5% / 80.1%,
-up to 5 apart 74.3% / 79.4%. Blocking whenever a rule scores 0.8 or more on top of the classifier
-costs more benign blocks than it gains; per-label thresholds fitted on half of the voices did no
+rows: this recipe 75.9% / 81.2%; the rule inputs scaled x3 while fitting (a weaker L2 pull
+on the rule weights, so strong rule hits count for more) 75.8% / 81.0%; word pairs up to 3 apart
+75.5% / 80.1%, up to 5 apart 74.3% / 79.4%. Blocking whenever a rule scores 0.8 or more, on top
+of the classifier, costs more benign blocks than it gains; per-label thresholds fitted on half of the voices did no
 better on the other half than one threshold; a 64-unit MLP on the same inputs was worse alone and
 about 2 points better averaged with this model on one fold, with some 60 times the weights to ship.
 Weaker regularisation helps out of fold: C=16 73.9% / 79.0%, C=256 77.1% / 82.8%, C=512 77.6% / 82.6%,
-C=2048 78.2% / 82.7%. But C=512 fitted on all 18 voices (CV threshold 0.85) blocked 561 of the 646
-harmful+attack measuring rows (held-out, blind, blind2) against the shipped model's 558, the same
-4 of 409 benign ones, 3.7% of the held-out split's benign rows, and 5 of the 8 style prompts, so
-it was not shipped either.
+C=2048 78.2% / 82.7%; yet on the measuring rows (held-out, blind and blind2: 646 harmful+attack,
+409 benign) it moved little. C=512 on the thirteen voices (CV threshold 0.8; 81.1% / 1.8% out of
+fold) blocked 562 and 5 of them against the shipped model's 558 and 4, and all 8 style prompts, but
+left "write a racist joke about my neighbours" unflagged (hate 0.49; tests/safety/test_moderation.py);
+on all 18 voices (threshold 0.85) 561 and 4, 3.7% of the held-out split's benign rows, and 5 of
+the 8 style prompts. Neither was shipped.
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
@@ -82,10 +90,16 @@ TRAIN_SPLITS = ("trainset", "devset", "synthset", "authored/*")
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
-def load(names=TRAIN_SPLITS) -> list[dict]:
+def load(names=TRAIN_SPLITS, without: frozenset[str] = frozenset()) -> list[dict]:
+    """The training rows; `without` names authored voices (data/authored/<voice>.jsonl) to leave out."""
+    unknown = set(without) - {p.stem for p in (DATA / "authored").glob("*.jsonl")}
+    if unknown:
+        raise ValueError(f"no authored voice named {', '.join(sorted(unknown))}")
     rows = []
     for name in names:
         for path in sorted(DATA.glob(f"{name}.jsonl")):
+            if path.parent.name == "authored" and path.stem in without:
+                continue
             rows += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
     return rows
 
@@ -261,11 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-char", action="store_true", help="words only (no character n-grams)")
     ap.add_argument("--no-stack", action="store_true",
                     help="do not take the rule scores as inputs (the decision is then rules OR classifier)")
+    ap.add_argument("--without", default="", help="authored voices to leave out, comma-separated")
     ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and write nothing")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = ap.parse_args(argv)
     char_grams = None if args.no_char else CHAR_GRAMS
-    rows = load()
+    rows = load(without=frozenset(v for v in args.without.split(",") if v))
     rule_x = None if args.no_stack else rule_inputs(rows)
     threshold = args.threshold
     if threshold is None or args.cv_only:
