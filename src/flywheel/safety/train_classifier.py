@@ -37,6 +37,15 @@ left "write a racist joke about my neighbours" unflagged (hate 0.49; tests/safet
 on all 18 voices (threshold 0.85) 561 and 4, 3.7% of the held-out split's benign rows, and 5 of
 the 8 style prompts. Neither was shipped.
 
+Pretrained word knowledge, the one source these n-grams lack, from the only one installable here
+(WordLlama's l2_supercat: 32,000 subword embeddings of 256 values, taken from Llama 2, shipped in
+its PyPI wheel), same scoring: the mean embedding of a text as 256 more inputs 75.0% / 79.3% (x3:
+69.6% / 76.4%); a 128-unit MLP on it 57.8% / 63.6%; k-means clusters of the subword embeddings as
+hashed cluster unigrams and bigrams 77.6% / 82.1% (1,000 clusters), 77.8% / 82.3% (3,000), and
+with C=512 79.5% / 83.2%. The clusters' 2-3 points would put the Llama 2 tokenizer and licence,
+and the `tokenizers` package, into the moderation Lambda, short of the goal by as much as before;
+not shipped.
+
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
 scores (`classifier.rule_features`: the best rule score per label over the text's views), fitted
