@@ -141,8 +141,7 @@ def engine_checks(work: Path, device: str) -> dict:
     from flywheel.serving.runner import resolve_precision
 
     artifact = load_artifact(work / "ddp" / "model")
-    auto = resolve_precision("auto", json.loads((work / "ddp" / "model" / "config.json").read_text()),
-                             torch.device(device), artifact.config)  # as the server resolves it
+    auto = resolve_precision("auto", artifact.meta, torch.device(device), artifact.config)  # as the runner does
     tok = artifact.tokenizer
     prompts = [tok.encode_chat([{"role": "system", "content": "Answer briefly."},
                                 {"role": "user", "content": text}], add_generation_prompt=True)[0]
