@@ -194,10 +194,15 @@ def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, 
     return len(weights)
 
 
+def voice_of(row: dict) -> str | None:
+    """An authored row's voice (its file's name, the id's prefix); None for any other row."""
+    return row["id"].rsplit("-", 1)[0] if row.get("split") == "authored" else None
+
+
 def fold_of(row: dict, k: int) -> int:
     """The CV fold of a row: by its `group` (generated rows share their core's); an authored row by
     its author (voice), so every fold scores voices it was not trained on; else its own id."""
-    group = row.get("group") or (row["id"].rsplit("-", 1)[0] if row.get("split") == "authored" else row["id"])
+    group = row.get("group") or voice_of(row) or row["id"]
     return zlib.crc32(str(group).encode()) % k
 
 
