@@ -26,7 +26,9 @@ _DYNAMIC = torch.ops.quantized.linear_dynamic.default
 def int8_linear(x: torch.Tensor, packed, bias: torch.Tensor | None, anchor: torch.Tensor) -> torch.Tensor:
     """x (N, K) float32 through packed int8 weights; each row quantized on its own scale; (N, M)."""
     n = x.shape[0]
-    scale = torch.linalg.vector_norm(x, float("inf"), dim=1, keepdim=True).clamp_(min=1e-12)  # (N, 1)
+    # abs().amax rather than vector_norm(inf): the same values, but vector_norm's reduction took
+    # 26 against 4 us on a (32, 256) input and 73 against 7 on a 95-token prefill's (95, 256).
+    scale = x.abs().amax(dim=1, keepdim=True).clamp_(min=1e-12)  # (N, 1)
     y = _DYNAMIC(torch.cat((x / scale, anchor)), packed, True)[:n]  # reduce_range, as quantize_dynamic does
     return y.mul_(scale) if bias is None else torch.addcmul(bias, y, scale)
 
