@@ -9,7 +9,7 @@ import torch
 
 from flywheel.model import GPT, KVCache, preset
 from flywheel.model.decode import Decoder
-from flywheel.model.quant import Int8Linear, quantize_int8
+from flywheel.model.quant import Fp16Linear, Int8Linear, fp16_weight, quantize_fp16, quantize_int8
 
 PAD = 0
 
@@ -100,6 +100,37 @@ def test_int8_linear_rows_do_not_depend_on_their_batch_and_stay_close_to_float()
     want = linear(x).detach()
     rel = (together - want).abs().amax(dim=1) / want.abs().amax(dim=1)
     assert float(rel.max()) < 0.05
+
+
+def test_lean_decode_runs_fp16_weight_linears_like_their_modules():
+    torch.manual_seed(0)
+    model = GPT(preset("debug", vocab_size=96)).eval()
+    float_pairs, _, _ = _run_both(model)
+    qmodel = quantize_fp16(model)
+    assert isinstance(qmodel.lm_head, Fp16Linear) and isinstance(qmodel.transformer.h[0].mlp.c_fc, Fp16Linear)
+    pairs, ref_cache, cache = _run_both(qmodel)
+    for (want, got), (float_want, _) in zip(pairs, float_pairs, strict=True):
+        assert got.dtype == torch.float32 and torch.isinf(got[..., PAD]).all()  # the repacked head keeps the mask
+        # The lean step runs the same packed weights as the modules: float-order differences only.
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+        # fp16 weights move logits by about 1e-3 of their size, not more.
+        torch.testing.assert_close(got, float_want, rtol=0.02, atol=0.02)
+    torch.testing.assert_close(cache.k[:, :3], ref_cache.k[:, :3], rtol=1e-4, atol=1e-5)
+
+
+def test_fp16_linear_keeps_rows_independent_and_weights_at_half_precision():
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48)
+    q = Fp16Linear(linear)
+    assert torch.equal(fp16_weight(q.packed), linear.weight.detach().half().float())  # stored as float16
+    x = torch.randn(9, 64)
+    x[3] *= 40
+    together = q(x)
+    for i in range(len(x)):
+        assert torch.equal(q(x[i:i + 1])[0], together[i])
+    want = linear(x).detach()
+    rel = (together - want).abs().amax(dim=1) / want.abs().amax(dim=1)
+    assert float(rel.max()) < 0.01
 
 
 def test_lean_decode_refuses_positions_beyond_the_cache():

@@ -143,9 +143,9 @@ def test_settings_from_env():
         ServerSettings.from_env({"FLYWHEEL_PRECISION": "int4", "FLYWHEEL_WORK_DIR": "/tmp/x"})
 
 
-@pytest.mark.parametrize("precision", ["int8", "bf16"])
+@pytest.mark.parametrize("precision", ["fp16", "int8", "bf16"])
 def test_other_precisions_run_the_same_engine(tiny_artifact, precision):
-    """int8 is the CPU default; bf16 is what CUDA gets (run here on CPU: the same code path)."""
+    """fp16 and int8 are the CPU's for bigger models; bf16 is what CUDA gets (run here on CPU: the same code path)."""
     artifact = load_artifact(tiny_artifact)
     settings = EngineSettings(max_batch=2, precision=precision)
     runner = ModelRunner(artifact, 2 + settings.prefix_slots, precision, device="cpu")
@@ -204,19 +204,26 @@ def test_batched_sampling_draws_from_the_filtered_distribution():
     assert (draw(1.0, 1, 1.0) == 0).all() and (draw(2.0, 0, 1e-6) == 0).all()
 
 
-def test_auto_precision_is_bf16_on_cuda_and_on_cpu_int8_only_for_models_big_enough_to_gain():
+def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size():
     import torch
 
     from flywheel.model import preset
-    from flywheel.serving.runner import INT8_AUTO_MIN_PARAMS, linear_params, resolve_precision
+    from flywheel.serving.runner import (
+        FP16_AUTO_MIN_PARAMS,
+        INT8_AUTO_MIN_PARAMS,
+        linear_params,
+        resolve_precision,
+    )
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    tiny, base = preset("debug"), preset("base")
-    assert linear_params(tiny) < INT8_AUTO_MIN_PARAMS <= linear_params(base)
+    tiny, bench, base = preset("debug"), preset("bench"), preset("base")
+    assert linear_params(tiny) < FP16_AUTO_MIN_PARAMS <= linear_params(bench) < INT8_AUTO_MIN_PARAMS <= linear_params(base)
     assert resolve_precision("auto", {}, cpu, tiny) == "fp32"
+    assert resolve_precision("auto", {}, cpu, bench) == "fp16"
     assert resolve_precision("auto", {}, cpu, base) == "int8"
     assert resolve_precision("auto", {}, cuda, tiny) == "bf16"
-    assert resolve_precision("int8", {}, cuda, base) == "bf16"  # the int8 kernels are CPU-only
+    assert resolve_precision("int8", {}, cuda, base) == "bf16"  # fbgemm's kernels are CPU-only
+    assert resolve_precision("fp16", {}, cuda, bench) == "bf16"
     # per model (the artifact's config.json), and the server's setting over both
     assert resolve_precision("auto", {"serving": {"precision": "int8"}}, cpu, tiny) == "int8"
     assert resolve_precision("fp32", {"serving": {"precision": "int8"}}, cpu, base) == "fp32"
@@ -224,13 +231,14 @@ def test_auto_precision_is_bf16_on_cuda_and_on_cpu_int8_only_for_models_big_enou
         resolve_precision("int4", {}, cpu, base)
 
 
-def test_int8_rows_equal_their_run_alone(tiny_artifact):
-    # int8 is the CPU default: each row's activations are quantized on their own scale, so a
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_quantized_rows_equal_their_run_alone(tiny_artifact, precision):
+    # int8 quantizes each row's activations on their own scale and fp16 quantizes none, so a
     # request's greedy text does not depend on what else is running.
-    engine, _ = make_engine(tiny_artifact, precision="int8")
+    engine, _ = make_engine(tiny_artifact, precision=precision)
     try:
-        assert engine.runner.precision == "int8"
-        requests = [chat(f"int8 question {i} about {w}", max_tokens=4 + 6 * (i % 3))
+        assert engine.runner.precision == precision
+        requests = [chat(f"{precision} question {i} about {w}", max_tokens=4 + 6 * (i % 3))
                     for i, w in enumerate(["json", "csv", "heapq", "bisect", "pathlib"])]
         alone = [engine.generate(r) for r in requests]
         with ThreadPoolExecutor(len(requests)) as pool:
@@ -307,6 +315,25 @@ def test_the_registry_builds_a_model_off_the_loading_thread(tiny_artifact, monke
         assert built_on and built_on[0] is not threading.current_thread() and not built_on[0].is_alive()
     finally:
         registry.close()
+
+
+def test_narrow_steps_are_timed_at_one_thread_then_at_the_configured_count(tiny_artifact):
+    import torch
+
+    before = torch.get_num_threads()
+    runner = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
+    try:
+        tuner = runner.narrow_tuner
+        assert tuner.candidates == list(dict.fromkeys([1, runner.threads]))
+        seen = []
+        for step in range(tuner.probe * len(tuner.candidates) + 2):
+            runner.decode([1], [step])
+            seen.append(torch.get_num_threads())
+        assert seen[0] == 1 and set(seen) == set(tuner.candidates)  # both were run, one thread first
+        assert tuner.threads() == tuner.choice in tuner.candidates  # then one is held
+    finally:
+        runner.release()
+        torch.set_num_threads(before)
 
 
 def test_a_runner_built_after_another_dropped_to_one_thread_still_tunes_the_configured_count(tiny_artifact):

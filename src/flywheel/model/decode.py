@@ -12,9 +12,10 @@ matmul-softmax-matmul for one-token steps was no faster in the engine (bench pre
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
-`slots=slice(0, B)` / one prompt in one slot (tests/model/test_decode.py compares them). It works for fp32 and bf16 models and
-for models whose Linear layers `flywheel.model.quant.quantize_int8` turned into int8 ones (it calls
-the same per-row kernel call as their modules). It knows no scheduling and no HTTP.
+`slots=slice(0, B)` / one prompt in one slot (tests/model/test_decode.py compares them). It works
+for fp32 and bf16 models and for models whose Linear layers `flywheel.model.quant` turned into int8
+or fp16-weight ones (it calls the same kernel calls as their modules). It knows no scheduling and
+no HTTP.
 
     dec = Decoder(model, cache, mask_token=pad_id)
     logits = dec.decode(tokens, positions)    # lists of B ints -> (B, V) float32 logits
@@ -27,15 +28,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from flywheel.model.gpt import GPT, KVCache
-from flywheel.model.quant import Int8Linear, int8_linear
+from flywheel.model.quant import Fp16Linear, Int8Linear, fp16_linear, fp16_weight, int8_linear, pack_fp16
+
+_OWN_BIAS = object()
 
 
-def _linear(module: nn.Module):
-    """(weight, bias, None) of a plain Linear, or (anchor, bias, packed) of an `Int8Linear`."""
+def _linear(module: nn.Module, bias=_OWN_BIAS):
+    """How the step runs `module`: (call, operands), run as `call(x, *operands)`.
+
+    `bias` replaces the layer's own (the output layer's padding mask); int8 and fp16 layers take a
+    float32 one, as their output is float32.
+    """
     if isinstance(module, nn.Linear):
-        return module.weight.detach(), None if module.bias is None else module.bias.detach(), None
+        own = None if module.bias is None else module.bias.detach()
+        return F.linear, (module.weight.detach(), own if bias is _OWN_BIAS else bias)
     if isinstance(module, Int8Linear):
-        return module.anchor, module.bias, module.packed
+        return int8_linear, (module.packed, module.bias if bias is _OWN_BIAS else bias, module.anchor)
+    if isinstance(module, Fp16Linear):  # its bias is packed with the weights: repack for another
+        packed = module.packed if bias is _OWN_BIAS else pack_fp16(fp16_weight(module.packed), bias)
+        return fp16_linear, (packed,)
     raise TypeError(f"the lean decoder does not know how to run {type(module).__name__}")
 
 
@@ -70,22 +81,21 @@ class Decoder:
                 _linear(block.mlp.c_fc), _linear(block.mlp.c_proj),
             ))
         self.ln_f = (tr.ln_f.weight.detach(), _detach(tr.ln_f.bias))
-        weight, _, packed = _linear(model.lm_head)  # tied to wte; no bias of its own
         # A bias of zeros with -inf at the masked token (padding, never a real next token) masks it
-        # inside the output layer instead of in a separate op per step (int8: float32, as its output).
-        head_bias = torch.zeros(cfg.vocab_size, dtype=torch.float32 if packed is not None else self.dtype,
+        # inside the output layer (tied to wte, no bias of its own) instead of in a separate op per
+        # step; float32 for the quantized layers, whose output is float32.
+        float_head = isinstance(model.lm_head, nn.Linear)
+        head_bias = torch.zeros(cfg.vocab_size, dtype=self.dtype if float_head else torch.float32,
                                 device=self.wte.device)
         if mask_token is not None:
             head_bias[mask_token] = float("-inf")
-        self.lm_head = (weight, head_bias, packed)
+        self.lm_head = _linear(model.lm_head, head_bias)
         self.device = self.wte.device
 
     @staticmethod
     def _lin(x: torch.Tensor, params) -> torch.Tensor:
-        weight, bias, packed = params
-        if packed is None:
-            return F.linear(x, weight, bias)
-        return int8_linear(x, packed, bias, weight)  # weight holds the Int8Linear's anchor row
+        call, operands = params
+        return call(x, *operands)
 
     @torch.inference_mode()
     def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
@@ -157,8 +167,7 @@ class Decoder:
         if T > 1:
             x = x.view(B, T, C)[:, -1]  # only the last position's logits are wanted
         x = torch.layer_norm(x, (C,), self.ln_f[0], self.ln_f[1], eps)
-        logits = self._lin(x, self.lm_head)
-        return logits if self.lm_head[2] is not None else logits.float()
+        return self._lin(x, self.lm_head).float()  # a no-op but for bf16
 
 
 def _detach(t: torch.Tensor | None) -> torch.Tensor | None:

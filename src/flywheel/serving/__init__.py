@@ -8,7 +8,7 @@ Layers, top to bottom, each knowing only the one below:
                  model is loaded.
 - `engine.py`    the scheduler: continuous batching over KV-cache slots, prefix caching, admission
                  control, timeouts, token streaming. Knows no HTTP.
-- `runner.py`    the model runner: loads an artifact, picks int8 / bf16, owns the KV cache, runs
+- `runner.py`    the model runner: loads an artifact, picks its precision, owns the KV cache, runs
                  prefill and the batched decode step.
 - `sampling.py`  greedy and sampled next tokens (temperature, top-k, top-p, per-request seeds).
 

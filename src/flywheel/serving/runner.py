@@ -9,25 +9,28 @@ Both run through `flywheel.model.decode.Decoder`, the GPT's lean inference step 
 one flat KV write a layer, the pad token masked inside the output layer). The engine keeps its
 running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
-Threads (CPU): a decode step of a few rows is a chain of tiny ops; splitting each across OpenMP
-workers costs more than it saves (bench preset, int8, 2 cores: 1-4 rows are as fast or slower on two
-threads, and a single stream through the engine made 460-490 tokens/s on two against 580-600 on
-one), so steps of at most `NARROW_BATCH` rows run on one thread. Wide steps (`WIDE_BATCH` rows or
-more) gain from the split on an idle machine (batch 32: 7.6 against 10.5 ms a step) but stall on a
-descheduled worker when another process or another model's engine holds a core; only timing can
-tell, so a `ThreadTuner` times a few wide steps at each candidate (the threads torch had when the
-first runner was built, and one), keeps the faster for the next few hundred, then looks again.
-Switching costs milliseconds (the worker pool resizes), so between the two sizes the setting stays
-as it was, and the first step after a switch is not timed. A model is built on a passing thread
-(`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
+Threads (CPU): a decode step of a few rows is a chain of small ops, and whether splitting them
+across OpenMP workers pays depends on the precision and on the machine: on 2 idle cores, bench
+preset, int8 steps of 1-4 rows were as fast or slower on two threads (a single stream through the
+engine made 460-490 tokens/s on two against 580-600 on one), while fp16-weight ones were faster
+(batch 1: 0.66 against 0.74 ms; a single stream 1,340-1,360 against 1,205-1,210 tokens/s), since
+fbgemm's fp16 kernel splits even a one-row product. Wide steps gain from the split on an idle
+machine (batch 32, int8: 7.6 against 10.5 ms a step) but stall on a descheduled worker when another
+process or another model's engine holds a core. Only timing can tell, so a `ThreadTuner` per size
+class, narrow (at most `NARROW_BATCH` rows; one thread first) and wide (`WIDE_BATCH` rows or more;
+the threads torch had when the first runner was built first), times a few steps at each candidate,
+keeps the faster for the next few hundred, then looks again. Switching costs milliseconds (the
+worker pool resizes), so between the two sizes the setting stays as it was, and the first step
+after a switch is not timed. A model is built on a passing thread (`on_passing_thread`): the OpenMP
+team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
-otherwise `auto` is bf16 on CUDA and, on CPU, int8 (`flywheel.model.quant`: int8 weights, each
-token's activations quantized on their own scale, so a row's result never depends on its batch) for
-models big enough to gain from it, fp32 for smaller ones (`resolve_precision` has the measured
-crossover: int8 is 0.82x fp32 at the bench preset's 3.4M parameters, 2.1x at the base preset's
-111M; benchmarks/serving.py prints both). Knows no
-HTTP and no scheduling.
+otherwise `auto` is bf16 on CUDA and, on CPU, by size (`resolve_precision` has the measured
+crossovers): fp32 for tiny models, fp16 weights (`flywheel.model.quant`: fbgemm's float16 weights,
+float32 activations) for a few million parameters up, int8 (int8 weights, each token's activations
+quantized on their own scale, so a row's result never depends on its batch) for tens of millions
+up. benchmarks/serving.py prints all three at the bench preset and int8 against fp32 at the base
+preset's 111M. Knows no HTTP and no scheduling.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import torch
 from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
-from flywheel.model.quant import quantize_int8
+from flywheel.model.quant import quantize_fp16, quantize_int8
 
 NARROW_BATCH = 4  # decode steps of at most this many rows run on one thread
 WIDE_BATCH = 8  # from this many rows on: the wide steps' tuner, the configured count first
@@ -126,7 +129,8 @@ class ThreadTuner:
                 self._probing, self._held = None, 0
 
 
-INT8_AUTO_MIN_PARAMS = 6_000_000  # `auto` on CPU picks int8 from this many Linear parameters on
+FP16_AUTO_MIN_PARAMS = 2_000_000  # `auto` on CPU: fp32 below this many Linear parameters, fp16 weights from here
+INT8_AUTO_MIN_PARAMS = 20_000_000  # ... and int8 from here on
 
 
 def linear_params(config) -> int:
@@ -136,11 +140,22 @@ def linear_params(config) -> int:
 
 def resolve_precision(requested: str, meta: dict, device: torch.device, config=None) -> str:
     """The precision a model is served at: the request (FLYWHEEL_PRECISION), else the artifact's
-    `serving.precision`, else `auto`: bf16 on CUDA; on CPU int8 for models with at least
-    INT8_AUTO_MIN_PARAMS Linear parameters and fp32 below (one batch-1 decode step on 2 cores,
-    int8 against fp32: 0.44x at 1.1M parameters, 0.82x at 3.4M, 1.32x at 9.1M, 1.83x at 23.6M,
-    2.1x at 111M; below the crossover the per-row quantization's extra ops cost more than the
-    smaller weights save)."""
+    `serving.precision`, else `auto`: bf16 on CUDA; on CPU by the model's Linear parameters, fp32
+    below FP16_AUTO_MIN_PARAMS, fp16 weights below INT8_AUTO_MIN_PARAMS, int8 from there on.
+
+    One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at position 100-200,
+    the faster of 1 and 2 threads):
+
+        1.05M (small preset)  batch 1: 0.41 / 0.56 / 0.92   batch 32:  2.71 /  2.66 /  3.08
+        3.4M  (bench preset)  batch 1: 0.74 / 0.66 / 1.00   batch 32:  5.42 /  4.50 /  4.42
+        10.6M                 batch 1: 4.57 / 1.49 / 2.02   batch 32: 17.2  / 12.0  / 11.8
+        25.2M                 batch 1: 9.61 / 2.59 / 2.99   batch 32: 31.4  / 22.6  / 18.1
+        111M  (base preset)   batch 1: 32.8 / 8.40 / 7.44   batch  8: 54.4  / 18.8  / 14.9
+
+    Tiny models are all per-op overhead, where fp32 has the fewest and cheapest calls; from a few
+    million parameters, reading the weights dominates and fp16 halves it with no activation
+    quantization; int8's per-row ops cost more than its smaller weights save until the weights
+    outgrow the caches, and it wins batched steps from about 10M and single ones past about 30M."""
     choice = requested
     if choice == "auto":
         choice = (meta.get("serving") or {}).get("precision", "auto")
@@ -148,11 +163,11 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
         if device.type == "cuda":
             choice = "bf16"
         else:
-            small = config is not None and linear_params(config) < INT8_AUTO_MIN_PARAMS
-            choice = "fp32" if small else "int8"
-    if choice == "int8" and device.type != "cpu":
-        choice = "bf16"  # dynamic int8 kernels are CPU-only; bf16 is the GPU's cheap precision
-    if choice not in ("fp32", "int8", "bf16"):
+            size = linear_params(config) if config is not None else INT8_AUTO_MIN_PARAMS
+            choice = "fp32" if size < FP16_AUTO_MIN_PARAMS else "fp16" if size < INT8_AUTO_MIN_PARAMS else "int8"
+    if choice in ("int8", "fp16") and device.type != "cpu":
+        choice = "bf16"  # fbgemm's int8 and fp16-weight kernels are CPU-only; bf16 is the GPU's cheap precision
+    if choice not in ("fp32", "fp16", "int8", "bf16"):
         raise ValueError(f"unknown precision {choice!r}")
     return choice
 
@@ -163,6 +178,8 @@ def param_bytes(config, precision: str) -> int:
     linear = config.num_params() - embed
     if precision == "int8":
         return embed * 4 + linear * 1 + config.vocab_size * config.n_embd  # + quantized lm_head copy
+    if precision == "fp16":
+        return embed * 4 + (linear + config.vocab_size * config.n_embd) * 2  # + fp16 lm_head copy
     return (embed + linear) * (2 if precision == "bf16" else 4)
 
 
@@ -182,6 +199,8 @@ class ModelRunner:
             with warnings.catch_warnings():  # torch's deprecation notes on quantized tensors
                 warnings.simplefilter("ignore")
                 model = quantize_int8(copy.deepcopy(model))  # the artifact keeps its float model
+        elif self.precision == "fp16":
+            model = quantize_fp16(copy.deepcopy(model))
         elif self.precision == "bf16":
             model = model.to(torch.bfloat16)
         self.model = model.to(self.device)
@@ -193,7 +212,8 @@ class ModelRunner:
         # next token, so it is masked inside the output layer.
         self.decoder = Decoder(self.model, self.cache, mask_token=self.pad_id)
         self.threads = configured_threads()
-        self.tuner = ThreadTuner([self.threads, 1])  # wide steps; narrow ones run on one thread
+        self.tuner = ThreadTuner([self.threads, 1])  # wide steps: the configured count first
+        self.narrow_tuner = ThreadTuner([1, self.threads])  # narrow ones: one thread first
 
     @property
     def n_slots(self) -> int:
@@ -206,14 +226,12 @@ class ModelRunner:
         rows = len(tokens)
         if self.device.type != "cpu" or NARROW_BATCH < rows < WIDE_BATCH:
             return self.decoder.decode(tokens, positions)  # (B, V) float32
-        if rows <= NARROW_BATCH:
-            self._use_threads(1)
-            return self.decoder.decode(tokens, positions)
-        threads = self.tuner.threads()
+        tuner = self.narrow_tuner if rows <= NARROW_BATCH else self.tuner
+        threads = tuner.threads()
         switched = self._use_threads(threads)
         start = time.perf_counter()
         logits = self.decoder.decode(tokens, positions)
-        self.tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
+        tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
         return logits
 
     def release(self) -> None:

@@ -8,9 +8,10 @@
     FLYWHEEL_MAX_BATCH          sequences decoded together per model (32)
     FLYWHEEL_MAX_QUEUE          requests waiting per model before 429 (64)
     FLYWHEEL_REQUEST_TIMEOUT_S  default per-request timeout (60)
-    FLYWHEEL_PRECISION          auto | fp32 | int8 | bf16 (auto: bf16 on CUDA; on CPU int8 for models of
-                                6M+ Linear parameters, fp32 below; unless the artifact's config.json
-                                says `"serving": {"precision": ...}`; see runner.resolve_precision)
+    FLYWHEEL_PRECISION          auto | fp32 | fp16 | int8 | bf16 (auto: bf16 on CUDA; on CPU fp32 below
+                                2M Linear parameters, fp16 weights below 20M, int8 from there on;
+                                unless the artifact's config.json says `"serving": {"precision": ...}`;
+                                see runner.resolve_precision)
     FLYWHEEL_WORK_DIR           where model archives are unpacked (a temporary folder)
     FLYWHEEL_TORCH_THREADS      intra-op threads for torch (torch's default)
     FLYWHEEL_EMF                "false" turns off CloudWatch EMF log lines on stdout
@@ -25,7 +26,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-PRECISIONS = ("auto", "fp32", "int8", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "int8", "bf16")
 
 
 def _total_memory_bytes() -> int:
