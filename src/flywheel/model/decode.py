@@ -68,6 +68,7 @@ class Decoder:
         self._layer_offsets = torch.arange(L, device=dev) * (N * H * S)  # (L,)
         # (2, H): keys' and values' head rows, so one index_copy_ a layer writes both
         self._kv_head_offsets = (torch.arange(2, device=dev) * (L * N * H * S))[:, None] + torch.arange(H, device=dev) * S
+        self._write_base: dict[tuple[int, int], torch.Tensor] = {}  # (first slot, rows) -> flat rows at position 0
         tr = model.transformer
         self.wte, self.wpe = tr.wte.weight.detach(), tr.wpe.weight.detach()
         self.dtype = self.wte.dtype
@@ -135,9 +136,13 @@ class Decoder:
         dev, last_slot = self.device, first_slot + B
         # Where this step's keys and values go, once for all layers: flat cache rows (L, B*T*2*H),
         # each layer's keys then values of every row, position and head.
-        slot_rows = torch.arange(first_slot, last_slot, device=dev) * self._slot_stride  # (B,)
-        at = (slot_rows[:, None] + pos)[:, :, None, None] + self._kv_head_offsets  # (B, T, 2, H)
-        write_rows = (self._layer_offsets[:, None] + at.view(1, B * T * 2 * H))  # (L, B*T*2*H)
+        base = self._write_base.get((first_slot, B))
+        if base is None:  # built once per (first slot, rows): a handful of ops a step saved
+            slot_rows = torch.arange(first_slot, last_slot, device=dev) * self._slot_stride  # (B,)
+            base = (self._layer_offsets[:, None, None, None, None] + slot_rows[:, None, None, None]
+                    + self._kv_head_offsets)  # (L, B, 1, 2, H): row of position 0
+            self._write_base[(first_slot, B)] = base
+        write_rows = (base + pos.view(1, B, T, 1, 1)).view(-1, B * T * 2 * H)  # (L, B*T*2*H)
         # The rows' keys and values up to `span`, every layer: (L, B, H, span, D) views, no copy.
         keys = self.cache.kv[0, :, first_slot:last_slot, :, :span]
         values = self.cache.kv[1, :, first_slot:last_slot, :, :span]
