@@ -47,7 +47,7 @@ from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
 from flywheel.model.quant import quantize_fp16, quantize_int8
 
-NARROW_BATCH = 4  # decode steps of at most this many rows run on one thread
+NARROW_BATCH = 4  # decode steps of at most this many rows: the narrow steps' tuner, one thread first
 WIDE_BATCH = 8  # from this many rows on: the wide steps' tuner, the configured count first
 _configured_threads: int | None = None  # torch's intra-op threads before any runner changed them
 
@@ -143,8 +143,8 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     `serving.precision`, else `auto`: bf16 on CUDA; on CPU by the model's Linear parameters, fp32
     below FP16_AUTO_MIN_PARAMS, fp16 weights below INT8_AUTO_MIN_PARAMS, int8 from there on.
 
-    One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at position 100-200,
-    the faster of 1 and 2 threads):
+    One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at positions 100-200;
+    the faster of 1 and 2 threads, 2 only at 25.2M and 111M):
 
         1.05M (small preset)  batch 1: 0.41 / 0.56 / 0.92   batch 32:  2.71 /  2.66 /  3.08
         3.4M  (bench preset)  batch 1: 0.74 / 0.66 / 1.00   batch 32:  5.42 /  4.50 /  4.42
@@ -153,9 +153,10 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
         111M  (base preset)   batch 1: 32.8 / 8.40 / 7.44   batch  8: 54.4  / 18.8  / 14.9
 
     Tiny models are all per-op overhead, where fp32 has the fewest and cheapest calls; from a few
-    million parameters, reading the weights dominates and fp16 halves it with no activation
-    quantization; int8's per-row ops cost more than its smaller weights save until the weights
-    outgrow the caches, and it wins batched steps from about 10M and single ones past about 30M."""
+    million parameters reading the weights dominates, and fp16 halves it with no activation
+    quantization. int8's per-row ops cost more than its smaller weights save until the weights
+    outgrow the caches: it ties fp16 on batched steps at 10.6M and wins them at 25.2M, but wins
+    single-row steps only at 111M (and not in every run: benchmarks/serving.py prints both)."""
     choice = requested
     if choice == "auto":
         choice = (meta.get("serving") or {}).get("precision", "auto")
