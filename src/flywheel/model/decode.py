@@ -66,7 +66,7 @@ class Decoder:
         dev = cache.kv.device
         self._slot_stride = H * S
         self._layer_offsets = torch.arange(L, device=dev) * (N * H * S)  # (L,)
-        # (2, H): keys' and values' head rows, so one index_copy_ a layer writes both
+        # (2, H): keys' and values' head rows, so one write a layer stores both
         self._kv_head_offsets = (torch.arange(2, device=dev) * (L * N * H * S))[:, None] + torch.arange(H, device=dev) * S
         self._write_base: dict[tuple[int, int], torch.Tensor] = {}  # (first slot, rows) -> flat rows at position 0
         tr = model.transformer
@@ -159,10 +159,12 @@ class Decoder:
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
             h = torch.layer_norm(x, (C,), w1, b1, eps)
             qkv = lin(h, attn).view(B, T, 3, H, D)
-            # This step's keys and values into each row's slot at its positions, both in one
-            # index_copy_ on the flat rows (a cheaper dispatch than advanced-index assignment).
+            # This step's keys and values into each row's slot at its positions, both in one write
+            # of whole rows of the flat view (a cheaper dispatch than indexing the 5-d cache);
+            # index_put_ rather than index_copy_: the same at batch 1, and split across threads at
+            # batch 32 (a 32-row step 2-4% faster on 2 cores).
             new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
-            rows.index_copy_(0, write_rows[layer], new.to(rows.dtype) if cast else new)
+            rows.index_put_((write_rows[layer],), new.to(rows.dtype) if cast else new)
             q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
             y = F.scaled_dot_product_attention(q, keys[layer], values[layer],
                                                attn_mask=mask).transpose(1, 2)  # (B, T, H, D)
