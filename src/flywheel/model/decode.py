@@ -30,22 +30,20 @@ from torch import nn
 from flywheel.model.gpt import GPT, KVCache
 from flywheel.model.quant import Fp16Linear, Int8Linear, fp16_linear, fp16_weight, int8_linear, pack_fp16
 
-_OWN_BIAS = object()
 
-
-def _linear(module: nn.Module, bias=_OWN_BIAS):
+def _linear(module: nn.Module, bias: torch.Tensor | None = None):
     """How the step runs `module`: (call, operands), run as `call(x, *operands)`.
 
-    `bias` replaces the layer's own (the output layer's padding mask); int8 and fp16 layers take a
-    float32 one, as their output is float32.
+    A `bias` given replaces the layer's own (the output layer's padding mask); int8 and fp16 layers
+    take a float32 one, as their output is float32.
     """
     if isinstance(module, nn.Linear):
         own = None if module.bias is None else module.bias.detach()
-        return F.linear, (module.weight.detach(), own if bias is _OWN_BIAS else bias)
+        return F.linear, (module.weight.detach(), own if bias is None else bias)
     if isinstance(module, Int8Linear):
-        return int8_linear, (module.packed, module.bias if bias is _OWN_BIAS else bias, module.anchor)
+        return int8_linear, (module.packed, module.bias if bias is None else bias, module.anchor)
     if isinstance(module, Fp16Linear):  # its bias is packed with the weights: repack for another
-        packed = module.packed if bias is _OWN_BIAS else pack_fp16(fp16_weight(module.packed), bias)
+        packed = module.packed if bias is None else pack_fp16(fp16_weight(module.packed), bias)
         return fp16_linear, (packed,)
     raise TypeError(f"the lean decoder does not know how to run {type(module).__name__}")
 
