@@ -7,6 +7,9 @@ EXTRAS := model,export,data,lambda,infra,local,dev
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
 OUT ?= runs/demo
 SEED ?= 0
+# Where torch keeps the compiled CPU attention kernel (flywheel.model.kernels): with the venv, so a
+# fresh clone builds its own.
+export TORCH_EXTENSIONS_DIR := $(abspath $(VENV))/torch_extensions
 
 .PHONY: demo test test-slow bench plan lint clean install browser
 
@@ -17,6 +20,7 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch==2.13.0 is pinned: pip finds the CPU build where one lies on disk (find-links).
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]' -c requirements/constraints.txt
+	$(BIN)/python -m flywheel.model.kernels
 	rm -f $(VENV)/.installed-*
 	touch $@
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from flywheel.data.demo_corpus import stdlib_docstrings
-from flywheel.model import GPT, preset
+from flywheel.model import GPT, kernels, preset
 from flywheel.model.artifact import load_artifact, save_artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.export import export_hf
@@ -192,8 +192,9 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device
     quant = "bf16" if torch.device(device).type == "cuda" else "int8"
+    attention = ("flywheel's compiled kernel" if kernels.decode_attention() is not None else "torch's SDPA (no kernel)")
     print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}, "
-          f"{os.cpu_count()} CPUs, load average {_load()}")
+          f"{os.cpu_count()} CPUs, load average {_load()}; CPU decode-step attention: {attention}")
 
     # Every torch phase runs on a thread that ends with it (`on_passing_thread`): a thread that ran
     # OpenMP regions keeps its worker team, and a second live team slows every small region of the

@@ -21,11 +21,11 @@ def _reference(model: GPT, cache: KVCache, idx: list[list[int]], pos: list[list[
     return logits
 
 
-def _run_both(model: GPT, dtype=torch.float32):
+def _run_both(model: GPT, dtype=torch.float32, compiled: bool = True):
     """Prefill three prompts (the first in two pieces, as prefix caching does), then decode 6 steps."""
     ref_cache = KVCache.allocate(model.config, 4, dtype=dtype)
     cache = KVCache.allocate(model.config, 4, dtype=dtype)
-    dec = Decoder(model, cache, mask_token=PAD)
+    dec = Decoder(model, cache, mask_token=PAD, compiled=compiled)
     gen = torch.Generator().manual_seed(1)
     prompts = [torch.randint(1, model.config.vocab_size, (n,), generator=gen).tolist() for n in (20, 3, 33)]
     pairs = []
@@ -43,10 +43,12 @@ def _run_both(model: GPT, dtype=torch.float32):
     return pairs, ref_cache, cache
 
 
-def test_lean_decode_equals_the_model_forward_in_fp32():
+# compiled: one-token steps attend through flywheel's CPU kernel (flywheel.model.kernels); else SDPA.
+@pytest.mark.parametrize("compiled", [True, False], ids=["kernel", "sdpa"])
+def test_lean_decode_equals_the_model_forward_in_fp32(compiled):
     torch.manual_seed(0)
     model = GPT(preset("debug", vocab_size=96)).eval()
-    pairs, ref_cache, cache = _run_both(model)
+    pairs, ref_cache, cache = _run_both(model, compiled=compiled)
     for want, got in pairs:
         assert got.dtype == torch.float32 and torch.isinf(got[..., PAD]).all()
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
@@ -55,14 +57,15 @@ def test_lean_decode_equals_the_model_forward_in_fp32():
     torch.testing.assert_close(cache.v[:, :3], ref_cache.v[:, :3], rtol=1e-5, atol=1e-6)
 
 
-def test_unmasked_step_of_rows_at_one_position_equals_the_model_forward():
+@pytest.mark.parametrize("compiled", [True, False], ids=["kernel", "sdpa"])
+def test_unmasked_step_of_rows_at_one_position_equals_the_model_forward(compiled):
     # A single stream, or rows all at the same position, skip the attention mask: the cache beyond
     # the span is never read, and stale entries there (a longer earlier occupant) must not leak in.
     torch.manual_seed(0)
     model = GPT(preset("debug", vocab_size=96)).eval()
     ref_cache, cache = KVCache.allocate(model.config, 2), KVCache.allocate(model.config, 2)
     cache.k.normal_(), cache.v.normal_()  # stale data everywhere
-    dec = Decoder(model, cache, mask_token=PAD)
+    dec = Decoder(model, cache, mask_token=PAD, compiled=compiled)
     prompts = [[5, 6, 7, 8], [9, 10, 11, 12]]
     for slot, p in enumerate(prompts):
         _reference(model, ref_cache, [p], [list(range(4))], slice(slot, slot + 1))

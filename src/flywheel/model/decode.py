@@ -5,10 +5,19 @@ costs far more in per-call Python (module `__call__`, index tensors, `.float()` 
 round trips) than in arithmetic. `Decoder` reads the GPT's weights once into flat per-layer tuples
 (the attention's fused QKV matrix as it is) and runs the step as a straight line of tensor calls:
 no `nn.Module` calls, index tensors built once per step rather than once per layer, the pad logit
-masked through the output layer's bias, keys and values written with one flat index per step, and
-one attention mask per step shared by every layer. Attention stays torch's fused kernel: a
-matmul-softmax-matmul for one-token steps was no faster in the engine (bench preset, 32 streams).
-(How many threads a step runs on is the serving runner's choice: narrow steps one, wide ones timed.)
+masked through the output layer's bias, and keys and values written with one flat index per step.
+
+Attention. A one-token step over a float32 cache on the CPU attends through flywheel's compiled
+kernel (`flywheel.model.kernels`, csrc/decode_attention.cpp): each row reads its own positions only,
+straight from the cache, with no mask and no transposes. torch's SDPA on the same step reads every
+row up to the longest row's span through an additive mask, and at 32 rows its blocked kernel was
+the step's largest cost. Bench preset, 2 cores, alternate runs: 4 layers' attention for 32 rows at
+positions 140-200 took 1.25 ms through the kernel against 2.5-2.6 ms through SDPA; a whole fp16
+step with rows at positions 160-199 took 4.1-4.2 ms against 5.6-5.7 at 32 rows, 1.40-1.51 against
+1.62-1.81 at 8, and 0.64-0.66 against 0.71 at 1. Prefill (many tokens), CUDA, bf16 caches and machines where the kernel cannot be built
+use SDPA, with one mask per step shared by every layer; a matmul-softmax-matmul in Python was no
+faster than SDPA (bench preset, 32 streams). (How many threads a step runs on is the serving
+runner's choice: narrow steps one, wide ones timed.)
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
@@ -27,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from flywheel.model import kernels
 from flywheel.model.gpt import GPT, KVCache
 from flywheel.model.quant import Fp16Linear, Int8Linear, fp16_linear, fp16_weight, int8_linear, pack_fp16
 
@@ -51,7 +61,7 @@ def _linear(module: nn.Module, bias: torch.Tensor | None = None):
 class Decoder:
     """The decode step of `model` writing into `cache`; see the module docstring."""
 
-    def __init__(self, model: GPT, cache: KVCache, mask_token: int | None = None):
+    def __init__(self, model: GPT, cache: KVCache, mask_token: int | None = None, compiled: bool = True):
         cfg = model.config
         self.n_head, self.head_dim, self.n_embd = cfg.n_head, cfg.head_dim, cfg.n_embd
         self.eps = cfg.layer_norm_eps
@@ -90,6 +100,12 @@ class Decoder:
             head_bias[mask_token] = float("-inf")
         self.lm_head = _linear(model.lm_head, head_bias)
         self.device = self.wte.device
+        # One-token steps over a float32 cache on the CPU attend through flywheel's compiled kernel
+        # (flywheel.model.kernels) where it builds; everything else through torch's SDPA.
+        self._attend = None
+        if compiled and cache.kv.device.type == "cpu" and cache.kv.dtype == torch.float32:
+            self._attend = kernels.decode_attention()
+        self._scale = self.head_dim ** -0.5
 
     @staticmethod
     def _lin(x: torch.Tensor, params) -> torch.Tensor:
@@ -107,7 +123,8 @@ class Decoder:
         pos = torch.tensor(positions, dtype=torch.long, device=self.device).view(B, 1)
         span = max(positions) + 1
         # Rows all at the last position (a single stream, say) see every cached key: no mask needed.
-        return self._forward(idx, pos, 0, span, masked=min(positions) + 1 != span)
+        # (The compiled kernel needs none at all: each row reads up to its own position.)
+        return self._forward(idx, pos, 0, span, masked=self._attend is None and min(positions) + 1 != span)
 
     @torch.inference_mode()
     def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
@@ -154,6 +171,9 @@ class Decoder:
             mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
             mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
         lin, rows, eps, cast = self._lin, self._rows, self.eps, self._cast
+        attend = self._attend if T == 1 else None
+        if attend is not None:
+            last = pos.view(B)
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
             h = torch.layer_norm(x, (C,), w1, b1, eps)
             qkv = lin(h, attn).view(B, T, 3, H, D)
@@ -163,10 +183,13 @@ class Decoder:
             # batch 32 (a 32-row step 2-4% faster on 2 cores).
             new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
             rows.index_put_((write_rows[layer],), new.to(rows.dtype) if cast else new)
-            q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
-            y = F.scaled_dot_product_attention(q, keys[layer], values[layer],
-                                               attn_mask=mask).transpose(1, 2)  # (B, T, H, D)
-            x = x + lin(y.reshape(B * T, C), proj)
+            if attend is not None:  # (B, H, D) straight into (B, C): no transposes, no mask
+                y = attend(qkv[:, 0, 0], keys[layer], values[layer], last, self._scale).view(B, C)
+            else:
+                q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
+                y = F.scaled_dot_product_attention(q, keys[layer], values[layer],
+                                                   attn_mask=mask).transpose(1, 2).reshape(B * T, C)
+            x = x + lin(y, proj)
             h = torch.layer_norm(x, (C,), w2, b2, eps)
             x = x + lin(F.gelu(lin(h, fc), approximate="tanh"), fc_proj)
         if T > 1:

@@ -1,0 +1,76 @@
+"""Compiled CPU kernels for the decode step, built on first use by torch's C++ extension loader.
+
+`decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): one-token
+attention over a float32 KV cache, each row reading only its own positions. It is compiled once per
+machine (about 10 s; the source's hash names the build, which torch keeps under
+TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once per process. Where it
+cannot be built (no C++ compiler) it is None, with one warning in the log, and the decoder uses
+torch's attention instead; FLYWHEEL_KERNELS=off asks for that on purpose.
+
+x86-64 builds target AVX2 with FMA (every x86 CPU SageMaker offers has both), so an image built on
+one instance type runs on another; machines without AVX2 use torch's attention.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import threading
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).resolve().parent / "csrc" / "decode_attention.cpp"
+_X86 = platform.machine().lower() in ("x86_64", "amd64")
+_lock = threading.Lock()
+_loaded: dict[str, object] = {}
+
+
+def enabled() -> bool:
+    return os.environ.get("FLYWHEEL_KERNELS", "on").lower() not in ("off", "0", "false", "no")
+
+
+def _supported_cpu() -> bool:
+    return not _X86 or torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+
+
+def decode_attention():
+    """The compiled op, or None (turned off, an unsupported CPU, or the build failed: logged once)."""
+    if not enabled() or not _supported_cpu():
+        return None
+    with _lock:
+        if "op" not in _loaded:
+            _loaded["op"] = _build()
+        return _loaded["op"]
+
+
+def _build():
+    from torch.utils import cpp_extension
+
+    try:
+        import ninja  # the build tool torch drives; its pip package carries the binary
+
+        os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+    except ImportError:
+        pass  # a system ninja, if any, is on PATH already
+    flags = ["-O3", "-fopenmp"] + (["-mavx2", "-mfma"] if _X86 else [])
+    try:
+        # -fopenmp compiles the simd loops and at::parallel_for's region; nothing links libgomp, so
+        # the region runs on the OpenMP runtime torch already loaded (one worker team, not two).
+        cpp_extension.load(name="flywheel_kernels", sources=[str(SOURCE)], extra_cflags=flags,
+                           is_python_module=False, verbose=False)
+    except Exception as exc:  # noqa: BLE001 - no compiler, no headers: serve with torch's attention
+        log.warning("flywheel's CPU attention kernel could not be built (%s); using torch's attention",
+                    str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+        return None
+    return torch.ops.flywheel.decode_attention.default
+
+
+if __name__ == "__main__":  # `python -m flywheel.model.kernels`: build now (make install does), say how it went
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    op = decode_attention()
+    print("flywheel CPU attention kernel:", "built" if op is not None else
+          "off (FLYWHEEL_KERNELS)" if not enabled() else "not available: torch's attention will be used")
