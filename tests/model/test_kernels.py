@@ -19,56 +19,86 @@ def op():
     return built
 
 
-def _cache_views(B, H, S, D, seed=0):
-    """Keys and values as the decoder passes them: slot views of a (2, L, N, H, S, D) cache."""
-    gen = torch.Generator().manual_seed(seed)
-    kv = torch.randn(2, 2, B + 3, H, S, D, generator=gen)
-    return kv[0, 1, 2:2 + B], kv[1, 1, 2:2 + B]  # layer 1, slots 2..B+1: strided, not contiguous
+def _layer(N, H, S, D, seed=0):
+    """One layer's keys and values over every slot, as the decoder passes them: views of a (2, L, N, H, S, D) cache."""
+    kv = torch.randn(2, 2, N, H, S, D, generator=torch.Generator().manual_seed(seed))
+    return kv[0, 1], kv[1, 1]
 
 
-@pytest.mark.parametrize("D", [16, 64])
+def _rows(last, prefix_slot=None, prefix_len=None):
+    B = len(last)
+    return torch.tensor([last, prefix_slot or [0] * B, prefix_len or [0] * B], dtype=torch.long)
+
+
+def _sdpa(q, k, v, n):
+    """Reference: one row's heads (H, D) over keys/values (H, >=n, D), positions 0..n-1."""
+    return F.scaled_dot_product_attention(q[:, None], k[:, :n], v[:, :n])[:, 0]
+
+
+@pytest.mark.parametrize("D", [12, 16, 40, 64])  # 12 and 40: a tail past the 8-wide lanes
 def test_equals_sdpa_over_each_rows_own_positions(op, D):
     B, H, S = 5, 3, 40
-    k, v = _cache_views(B, H, S, D)
-    qkv = torch.randn(B, 3, H, D)  # q as the decoder slices it from the fused projection: strided
-    q = qkv[:, 0]
-    last = torch.tensor([0, 39, 17, 5, 38])
-    got = op(q, k, v, last, D ** -0.5)
+    k, v = _layer(B + 2, H, S, D)
+    q = torch.randn(B, 3, H, D)[:, 0]  # as the decoder slices it from the fused projection: strided
+    last = [0, 39, 17, 5, 38]
+    got = op(q, k, v, _rows(last), D ** -0.5)
     assert got.shape == (B, H, D) and got.dtype == torch.float32
     for b in range(B):
-        n = int(last[b]) + 1
-        want = F.scaled_dot_product_attention(q[b, :, None], k[b, :, :n], v[b, :, :n])[:, 0]
-        torch.testing.assert_close(got[b], want, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[b], _sdpa(q[b], k[b], v[b], last[b] + 1), rtol=1e-5, atol=1e-6)
+
+
+def test_a_shared_prefix_is_read_from_its_own_slot(op):
+    B, H, S, D, P = 3, 2, 30, 16, 6  # slot 5 holds a 6-token prefix shared by rows 0 and 2
+    k, v = _layer(6, H, S, D, seed=3)
+    q = torch.randn(B, H, D)
+    last = [20, 9, 6]
+    # Where the engine copied the prefix into the rows, reading it from the prefix slot changes nothing.
+    k[[0, 2], :, :P], v[[0, 2], :, :P] = k[5, :, :P], v[5, :, :P]
+    plain = op(q, k, v, _rows(last), 0.25)
+    shared = op(q, k, v, _rows(last, [5, 0, 5], [P, 0, P]), 0.25)
+    assert torch.equal(shared, plain)
+    # And it is read from there: the rows' own copies are never touched for those positions.
+    k[[0, 2], :, :P], v[[0, 2], :, :P] = float("nan"), float("nan")
+    assert torch.equal(op(q, k, v, _rows(last, [5, 0, 5], [P, 0, P]), 0.25), plain)
+    assert torch.isnan(op(q, k, v, _rows(last), 0.25)[0]).all()
 
 
 def test_a_row_is_the_same_alone_in_any_batch_and_on_any_thread_count(op):
     B, H, S, D = 32, 4, 200, 64  # a wide step: split across threads
-    k, v = _cache_views(B, H, S, D, seed=1)
+    k, v = _layer(B + 1, H, S, D, seed=1)
     q = torch.randn(B, H, D)
-    last = torch.randint(0, S, (B,), generator=torch.Generator().manual_seed(2))
+    last = torch.randint(10, S, (B,), generator=torch.Generator().manual_seed(2)).tolist()
+    pslot, plen = [B] * B, [10 if b % 2 else 0 for b in range(B)]
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        batched = op(q, k, v, last, 0.125)
+        batched = op(q, k, v, _rows(last, pslot, plen), 0.125)
         torch.set_num_threads(1)
-        serial = op(q, k, v, last, 0.125)
+        serial = op(q, k, v, _rows(last, pslot, plen), 0.125)
     finally:
         torch.set_num_threads(before)
     assert torch.equal(batched, serial)
     for b in (0, 7, 31):
-        alone = op(q[b:b + 1], k[b:b + 1], v[b:b + 1], last[b:b + 1], 0.125)
+        # Alone: the row moved to slot 0 of a one-row batch, its prefix slot where it was.
+        k1, v1 = k.clone(), v.clone()
+        k1[0], v1[0] = k[b], v[b]
+        alone = op(q[b:b + 1], k1, v1, _rows([last[b]], [B], [plen[b]]), 0.125)
         assert torch.equal(alone[0], batched[b])
 
 
 def test_bad_input_is_refused_with_the_reason(op):
-    k, v = _cache_views(2, 2, 8, 4)
-    q = torch.randn(2, 2, 4)
+    k, v = _layer(3, 2, 8, 8)
+    q = torch.randn(2, 2, 8)
     with pytest.raises(RuntimeError, match="outside the cache's 8 positions"):
-        op(q, k, v, torch.tensor([3, 8]), 1.0)
+        op(q, k, v, _rows([3, 8]), 1.0)
+    with pytest.raises(RuntimeError, match="longer than the row"):
+        op(q, k, v, _rows([3, 4], [2, 2], [5, 0]), 1.0)
+    with pytest.raises(RuntimeError, match="outside the cache's 3 slots"):
+        op(q, k, v, _rows([3, 4], [3, 0], [2, 0]), 1.0)
     with pytest.raises(RuntimeError, match="float32"):
-        op(q.double(), k, v, torch.tensor([3, 4]), 1.0)
-    with pytest.raises(RuntimeError, match=r"\(B,\) int64"):
-        op(q, k, v, torch.tensor([3, 4], dtype=torch.int32), 1.0)
+        op(q.double(), k, v, _rows([3, 4]), 1.0)
+    with pytest.raises(RuntimeError, match=r"\(3, B\) int64"):
+        op(q, k, v, _rows([3, 4]).int(), 1.0)
 
 
 def test_the_decoder_attends_through_it_on_a_float32_cpu_cache(op):

@@ -6,6 +6,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import torch
 
 from flywheel.model.artifact import load_artifact
 from flywheel.serving.engine import Engine
@@ -56,6 +57,40 @@ def test_prefix_cache_changes_nothing_but_the_work(tiny_artifact, engine):
             assert cached["choices"] == uncached["choices"]
             assert cached["usage"]["cached_prompt_tokens"] > 0 and uncached["usage"]["cached_prompt_tokens"] == 0
     finally:
+        plain.close()
+
+
+def test_an_evicted_prefix_is_read_from_each_sequences_own_copy(tiny_artifact):
+    # One prefix slot, two system policies in turn: each admission evicts the prefix that the
+    # sequences still running share, and the slot is overwritten with the other policy. Their decode
+    # steps, which read the shared prefix from that slot, must switch to their own copy.
+    other = {"role": "system", "content": "You are terse. Never cite anything at all, just answer."}
+    requests = [parse_request({"messages": [(POLICY, other)[i % 2], {"role": "user", "content": f"item {i}"}],
+                               "max_tokens": 6 + 4 * i}) for i in range(6)]
+    shared, _ = make_engine(tiny_artifact, prefix_slots=1)
+    plain, _ = make_engine(tiny_artifact, prefix_caching=False)
+    runner, decode = shared.runner, shared.runner.decode
+    reads, stale = [], []
+
+    def checked(tokens, positions, prefix_slots=None, prefix_lens=None):
+        # What a step is told to read from a prefix slot must be what the row's own slot holds there.
+        kv = runner.cache.kv
+        for row, (slot, n) in enumerate(zip(prefix_slots, prefix_lens)):
+            if n:
+                reads.append(row)
+                if not torch.equal(kv[:, :, slot, :, :n], kv[:, :, row, :, :n]):
+                    stale.append((row, slot, n))
+        return decode(tokens, positions, prefix_slots, prefix_lens)
+
+    runner.decode = checked
+    try:
+        with ThreadPoolExecutor(len(requests)) as pool:
+            got = list(pool.map(shared.generate, requests))
+        want = [plain.generate(r) for r in requests]
+        assert [g["choices"] for g in got] == [w["choices"] for w in want]
+        assert reads and not stale
+    finally:
+        shared.close()
         plain.close()
 
 

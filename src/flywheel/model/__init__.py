@@ -1,6 +1,8 @@
 """The model layer: the GPT, its tokenizer and chat template, the artifact format and its HF export.
 
-`gpt.py` and `config.py` are pure single-device PyTorch; `artifact.py` and `export.py` do the I/O.
+`gpt.py` and `config.py` are pure single-device PyTorch; `artifact.py` and `export.py` do the I/O;
+`decode.py` is the serving engine's step, `quant.py` its CPU precisions, and `kernels.py` builds its
+compiled CPU attention (`csrc/`).
 Names are resolved on first use, so `flywheel.model.tokenizer` and `flywheel.model.config` import
 without torch (the data job and the Lambda functions need only those).
 """

@@ -14,7 +14,9 @@ row up to the longest row's span through an additive mask, and at 32 rows its bl
 the step's largest cost. Bench preset, 2 cores, alternate runs: 4 layers' attention for 32 rows at
 positions 140-200 took 1.25 ms through the kernel against 2.5-2.6 ms through SDPA; a whole fp16
 step with rows at positions 160-199 took 4.1-4.2 ms against 5.6-5.7 at 32 rows, 1.40-1.51 against
-1.62-1.81 at 8, and 0.64-0.66 against 0.71 at 1. Prefill (many tokens), CUDA, bf16 caches and machines where the kernel cannot be built
+1.62-1.81 at 8, and 0.64-0.66 against 0.71 at 1. A shared prefix (the system policy the engine
+copies into every chat request's slot) can be read from its one copy in the prefix slot instead of
+each row's: 32 rows sharing 56 positions, 3.49-3.71 against 3.81-4.39 ms a step. Prefill (many tokens), CUDA, bf16 caches and machines where the kernel cannot be built
 use SDPA, with one mask per step shared by every layer; a matmul-softmax-matmul in Python was no
 faster than SDPA (bench preset, 32 streams). (How many threads a step runs on is the serving
 runner's choice: narrow steps one, wide ones timed.)
@@ -103,7 +105,7 @@ class Decoder:
         # One-token steps over a float32 cache on the CPU attend through flywheel's compiled kernel
         # (flywheel.model.kernels) where it builds; everything else through torch's SDPA.
         self._attend = None
-        if compiled and cache.kv.device.type == "cpu" and cache.kv.dtype == torch.float32:
+        if compiled and cache.kv.device.type == "cpu" and cache.kv.dtype == self.dtype == torch.float32:
             self._attend = kernels.decode_attention()
         self._scale = self.head_dim ** -0.5
 
@@ -113,18 +115,26 @@ class Decoder:
         return call(x, *operands)
 
     @torch.inference_mode()
-    def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
+    def decode(self, tokens: list[int], positions: list[int], prefix_slots: list[int] | None = None,
+               prefix_lens: list[int] | None = None) -> torch.Tensor:
         """Logits (B, V) float32 for one new token per row; row i lives in cache slot i.
 
         `positions[i]` is the position `tokens[i]` takes (= how many tokens row i already cached).
+        `prefix_slots[i]` / `prefix_lens[i]` (optional; a length of 0 means none): the slot holding
+        row i's first `prefix_lens[i]` positions too, a shared prefix the engine copied into the row.
+        The compiled kernel reads those positions from that one copy for every row sharing it; the
+        values are the same, so the logits are too.
         """
         B = len(tokens)
         idx = torch.tensor(tokens, dtype=torch.long, device=self.device).view(B, 1)
-        pos = torch.tensor(positions, dtype=torch.long, device=self.device).view(B, 1)
         span = max(positions) + 1
-        # Rows all at the last position (a single stream, say) see every cached key: no mask needed.
-        # (The compiled kernel needs none at all: each row reads up to its own position.)
-        return self._forward(idx, pos, 0, span, masked=self._attend is None and min(positions) + 1 != span)
+        if self._attend is None:
+            pos = torch.tensor(positions, dtype=torch.long, device=self.device).view(B, 1)
+            # Rows all at the last position (a single stream, say) see every cached key: no mask needed.
+            return self._forward(idx, pos, 0, span, masked=min(positions) + 1 != span)
+        # The kernel's per-row positions and prefixes in one tensor; it needs no mask.
+        rows = torch.tensor([positions, prefix_slots or [0] * B, prefix_lens or [0] * B], dtype=torch.long)
+        return self._forward(idx, rows[0].view(B, 1), 0, span, masked=False, kernel_rows=rows)
 
     @torch.inference_mode()
     def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
@@ -137,12 +147,13 @@ class Decoder:
         return self._forward(idx, pos, slot, start + T)[0]
 
     def _forward(self, idx: torch.Tensor, pos: torch.Tensor, first_slot: int, span: int,
-                 masked: bool = True) -> torch.Tensor:
+                 masked: bool = True, kernel_rows: torch.Tensor | None = None) -> torch.Tensor:
         """idx, pos (B, T) into slots first_slot..first_slot+B-1; logits (B, V) of each row's last token.
 
         `span` (a Python int, so no device sync) is one past the furthest position any row reaches.
         `masked=False` only when every query may see every position below `span` (T == 1, all rows
-        at span - 1).
+        at span - 1), or when `kernel_rows` is given: a decode step (T == 1, first_slot 0) through the
+        compiled kernel, kernel_rows (3, B) its positions, prefix slots and prefix lengths.
         """
         B, T = idx.shape
         H, D, C = self.n_head, self.head_dim, self.n_embd
@@ -171,9 +182,8 @@ class Decoder:
             mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
             mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
         lin, rows, eps, cast = self._lin, self._rows, self.eps, self._cast
-        attend = self._attend if T == 1 else None
-        if attend is not None:
-            last = pos.view(B)
+        attend = self._attend if kernel_rows is not None else None
+        layer_keys, layer_values = self.cache.kv[0], self.cache.kv[1]  # (L, N, H, S, D): every slot
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
             h = torch.layer_norm(x, (C,), w1, b1, eps)
             qkv = lin(h, attn).view(B, T, 3, H, D)
@@ -184,7 +194,8 @@ class Decoder:
             new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
             rows.index_put_((write_rows[layer],), new.to(rows.dtype) if cast else new)
             if attend is not None:  # (B, H, D) straight into (B, C): no transposes, no mask
-                y = attend(qkv[:, 0, 0], keys[layer], values[layer], last, self._scale).view(B, C)
+                y = attend(qkv[:, 0, 0], layer_keys[layer], layer_values[layer], kernel_rows,
+                           self._scale).view(B, C)
             else:
                 q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
                 y = F.scaled_dot_product_attention(q, keys[layer], values[layer],

@@ -1,8 +1,9 @@
 """Compiled CPU kernels for the decode step, built on first use by torch's C++ extension loader.
 
 `decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): one-token
-attention over a float32 KV cache, each row reading only its own positions. It is compiled once per
-machine (about 10 s; the source's hash names the build, which torch keeps under
+attention over a float32 KV cache, each row reading only its own positions (a shared prefix from its
+one copy), in a fixed order of float operations, so a row's result never depends on its batch. It
+is compiled once per machine (about 10 s; the source's hash names the build, which torch keeps under
 TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once per process. Where it
 cannot be built (no C++ compiler) it is None, with one warning in the log, and the decoder uses
 torch's attention instead; FLYWHEEL_KERNELS=off asks for that on purpose.
@@ -56,10 +57,11 @@ def _build():
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
     except ImportError:
         pass  # a system ninja, if any, is on PATH already
-    flags = ["-O3", "-fopenmp"] + (["-mavx2", "-mfma"] if _X86 else [])
+    flags = ["-O3", "-fopenmp", "-ffp-contract=off"] + (["-mavx2", "-mfma"] if _X86 else [])
     try:
-        # -fopenmp compiles the simd loops and at::parallel_for's region; nothing links libgomp, so
-        # the region runs on the OpenMP runtime torch already loaded (one worker team, not two).
+        # -fopenmp compiles at::parallel_for's region; nothing links libgomp, so it runs on the
+        # OpenMP runtime torch already loaded (one worker team, not two). -ffp-contract=off: the
+        # kernel spells out its fused multiply-adds, and the compiler adds none of its own.
         cpp_extension.load(name="flywheel_kernels", sources=[str(SOURCE)], extra_cflags=flags,
                            is_python_module=False, verbose=False)
     except Exception as exc:  # noqa: BLE001 - no compiler, no headers: serve with torch's attention

@@ -8,7 +8,9 @@ cache into it), which lets the decode step read the cache as a view.
 
 Prefix caching: a chat prompt that opens with a system message (the policy every chat request
 starts with) has that segment's keys and values computed once into a prefix slot and copied into
-each request's slot; the prompt's rest is all that is prefilled. `n` > 1 choices share one prefill.
+each request's slot; the prompt's rest is all that is prefilled. Decode steps read those positions
+from the prefix slot (the runner's CPU kernel: one copy stays in the CPU's caches for every
+sequence sharing it) until the prefix is evicted, and from the sequence's own copy after. `n` > 1 choices share one prefill.
 Prefills run one request at a time: one padded pass over a burst of them (tried on the bench preset,
 32 requests at once, 2 CPU cores) took as long, since a prompt's prefill is already a matrix
 product of tens of rows, bound by arithmetic rather than by per-call overhead, and padding adds work.
@@ -66,6 +68,10 @@ class _Seq:
     generated: int = 0
     sampler: _Sampler | None = None
     done: bool = False
+    # The prefix slot whose first `prefix_len` positions were copied into this sequence's slot: the
+    # decode step reads them there, one copy for every sequence sharing it (0: none, or evicted).
+    prefix_slot: int = 0
+    prefix_len: int = 0
 
 
 @dataclass
@@ -222,7 +228,7 @@ class Engine:
 
     def _prefill(self, req: _Request) -> None:
         ids, base, run = req.prompt_ids, len(self._active), self.runner
-        start = 0
+        start, prefix_slot = 0, 0
         prefix = self._prefix_len(ids)
         if prefix:
             key = tuple(ids[:prefix])
@@ -232,6 +238,9 @@ class Engine:
                     slot = self._free_prefix_slots.pop()
                 else:
                     _, slot = self._prefix.popitem(last=False)  # evict the least recently used
+                    for s in self._active:  # they still have their own copy: read that from now on
+                        if s.prefix_len and s.prefix_slot == slot:
+                            s.prefix_len = 0
                 run.prefill(slot, list(key), 0)
                 self._prefix[key] = slot
             else:
@@ -241,7 +250,7 @@ class Engine:
                 if self.metrics:
                     self.metrics.prefix_hit(prefix)
             run.copy(slot, base, prefix)
-            start = prefix
+            start, prefix_slot = prefix, slot
         logits = run.prefill(base, ids[start:], start)  # (V,)
         p = req.params
         seqs = []
@@ -252,7 +261,7 @@ class Engine:
             if not p.greedy:
                 gen = torch.Generator().manual_seed((p.seed + j) % (2**63))
                 sampler = _Sampler(p.temperature, p.top_k, p.top_p, gen)
-            seqs.append(_Seq(req, j, pos=len(ids), sampler=sampler))
+            seqs.append(_Seq(req, j, pos=len(ids), sampler=sampler, prefix_slot=prefix_slot, prefix_len=start))
         req.open_choices = p.n
         firsts = next_tokens(logits.expand(p.n, -1), [s.sampler for s in seqs])
         req.first_token = time.monotonic()
@@ -273,7 +282,8 @@ class Engine:
 
     def _step(self) -> int:
         active = self._active
-        logits = self.runner.decode([s.last for s in active], [s.pos for s in active])  # (B, V)
+        logits = self.runner.decode([s.last for s in active], [s.pos for s in active],  # (B, V)
+                                    [s.prefix_slot for s in active], [s.prefix_len for s in active])
         samplers = [s.sampler for s in active]
         tokens = next_tokens(logits, samplers)
         for s, t in zip(active, tokens):

@@ -6,7 +6,8 @@
                                different positions; returns logits (B, V).
 
 Both run through `flywheel.model.decode.Decoder`, the GPT's lean inference step (no module calls,
-one flat KV write a layer, the pad token masked inside the output layer). The engine keeps its
+one flat KV write a layer, the pad token masked inside the output layer, and on the CPU a compiled
+attention kernel for decode steps: `flywheel.model.kernels`). The engine keeps its
 running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of small ops, and whether splitting them
@@ -223,15 +224,17 @@ class ModelRunner:
     def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
         return self.decoder.prefill(slot, ids, start)  # (V,) float32
 
-    def decode(self, tokens: list[int], positions: list[int]) -> torch.Tensor:
+    def decode(self, tokens: list[int], positions: list[int], prefix_slots: list[int] | None = None,
+               prefix_lens: list[int] | None = None) -> torch.Tensor:
+        """Logits (B, V) float32; optionally the slot and length of each row's shared prefix (Decoder.decode)."""
         rows = len(tokens)
         if self.device.type != "cpu" or NARROW_BATCH < rows < WIDE_BATCH:
-            return self.decoder.decode(tokens, positions)  # (B, V) float32
+            return self.decoder.decode(tokens, positions, prefix_slots, prefix_lens)
         tuner = self.narrow_tuner if rows <= NARROW_BATCH else self.tuner
         threads = tuner.threads()
         switched = self._use_threads(threads)
         start = time.perf_counter()
-        logits = self.decoder.decode(tokens, positions)
+        logits = self.decoder.decode(tokens, positions, prefix_slots, prefix_lens)
         tuner.record(threads, (time.perf_counter() - start) / rows, timed=not switched)
         return logits
 

@@ -1,8 +1,9 @@
 // One-token (decode-step) attention over a float32 KV cache, on the CPU: the flywheel::decode_attention op.
 //
 // Row b, head h: softmax(q[b, h] . k[b, h, j] * scale) over j = 0..last[b], weighted sum of v[b, h, j].
-// Each row reads only its own positions, with no mask, and every (row, head) is one serial pass in a
-// fixed order: a row's result never depends on what else shares its batch, or on the thread count.
+// Each row reads only its own positions, with no mask (a shared prefix from one copy: see below), and
+// every (row, head) is one serial pass in a fixed order: a row's result never depends on what else
+// shares its batch, or on the thread count.
 // Built by flywheel/model/kernels.py (torch's C++ extension loader); flywheel/model/decode.py says why.
 
 #include <ATen/ATen.h>
@@ -13,21 +14,70 @@
 #include <cmath>
 #include <vector>
 
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
 namespace {
 
 // Work below this many cached values (keys and values of every (row, head), each head_dim wide)
 // runs on the calling thread: a batch-1 step's heads are cheaper than waking a worker.
 constexpr int64_t kSerialValues = 1 << 16;
 
-void attend_one(const float* q, const float* k, const float* v, int64_t n, int64_t D,
-                int64_t k_step, int64_t v_step, float scale, float* scores, float* out) {
+// The two inner loops, q . k and out += p * v, each with one fixed order of float operations: the
+// same arithmetic whatever the compiler makes of the code around them (at -O3 it versioned a plain
+// loop by where its keys came from, and reassociating a reduction then moved results by an ulp), so
+// a row's logits never depend on its batch or its prefix slot. x86 builds take AVX2 with FMA.
+#if defined(__AVX2__) && defined(__FMA__)
+constexpr int64_t kLanes = 8;
+
+inline float dot(const float* q, const float* k, int64_t D) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();  // two chains: half the FMA latency
+  int64_t d = 0;
+  for (; d + 2 * kLanes <= D; d += 2 * kLanes) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + kLanes), _mm256_loadu_ps(k + d + kLanes), a1);
+  }
+  if (d + kLanes <= D) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
+    d += kLanes;
+  }
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+  x = _mm_add_ps(x, _mm_add_ps(_mm256_castps256_ps128(a1), _mm256_extractf128_ps(a1, 1)));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
+  float s = _mm_cvtss_f32(x);
+  for (; d < D; ++d) s = std::fma(q[d], k[d], s);  // a head_dim that is not a multiple of 8
+  return s;
+}
+
+inline void axpy(float p, const float* v, float* out, int64_t D) {
+  const __m256 pp = _mm256_set1_ps(p);
+  int64_t d = 0;
+  for (; d + kLanes <= D; d += kLanes) {
+    _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pp, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
+  }
+  for (; d < D; ++d) out[d] = std::fma(p, v[d], out[d]);
+}
+#else
+inline float dot(const float* q, const float* k, int64_t D) {
+  float s = 0.f;  // in order: without -ffast-math the compiler keeps it so
+  for (int64_t d = 0; d < D; ++d) s = std::fma(q[d], k[d], s);
+  return s;
+}
+
+inline void axpy(float p, const float* v, float* out, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) out[d] = std::fma(p, v[d], out[d]);
+}
+#endif
+
+// One (row, head): scores over positions 0..n-1, the first m of them read from the shared prefix's
+// keys and values (pk, pv) and the rest from the row's own (k, v); a softmax; the weighted values.
+void attend_one(const float* q, const float* pk, const float* pv, const float* k, const float* v, int64_t m,
+                int64_t n, int64_t D, int64_t k_step, int64_t v_step, float scale, float* scores, float* out) {
   float top = -INFINITY;
   for (int64_t j = 0; j < n; ++j) {
-    const float* kj = k + j * k_step;
-    float s = 0.f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t d = 0; d < D; ++d) s += q[d] * kj[d];
-    s *= scale;
+    const float s = dot(q, (j < m ? pk : k) + j * k_step, D) * scale;
     scores[j] = s;
     top = std::max(top, s);
   }
@@ -38,38 +88,45 @@ void attend_one(const float* q, const float* k, const float* v, int64_t n, int64
   }
   std::fill(out, out + D, 0.f);
   for (int64_t j = 0; j < n; ++j) {
-    const float* vj = v + j * v_step;
-    const float p = scores[j];
-#pragma omp simd
-    for (int64_t d = 0; d < D; ++d) out[d] += p * vj[d];
+    axpy(scores[j], (j < m ? pv : v) + j * v_step, out, D);
   }
   const float inv = 1.f / total;
   for (int64_t d = 0; d < D; ++d) out[d] *= inv;
 }
 
-// q (B, H, D), k and v (B, H, S, D) float32 with unit stride on D (any other strides: cache views);
-// last (B,) int64, each in [0, S): the position of row b's newest key. Returns (B, H, D) float32.
+// q (B, H, D) float32; k and v (N, H, S, D) float32, one layer's cache over every slot, unit stride on
+// D; row b lives in slot b. rows (3, B) int64: each row's newest position (in [0, S)), the slot that
+// holds its shared prefix, and that prefix's length (0: none; else at most the row's length). The
+// prefix slot and the row's own slot hold the same values there (the engine copied them): reading
+// the one copy for every row that shares it keeps those bytes in the CPU's caches, where reading
+// each row's copy streamed them all from memory. Returns (B, H, D) float32.
 at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& last, double scale) {
-  TORCH_CHECK(q.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu() && last.device().is_cpu(),
+                            const at::Tensor& rows, double scale) {
+  TORCH_CHECK(q.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu() && rows.device().is_cpu(),
               "decode_attention runs on the CPU");
-  TORCH_CHECK(q.dim() == 3 && k.dim() == 4 && v.dim() == 4, "decode_attention: q (B, H, D), k and v (B, H, S, D)");
+  TORCH_CHECK(q.dim() == 3 && k.dim() == 4 && v.dim() == 4, "decode_attention: q (B, H, D), k and v (N, H, S, D)");
   TORCH_CHECK(q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat,
               "decode_attention: q, k and v must be float32");
-  const int64_t B = q.size(0), H = q.size(1), D = q.size(2), S = k.size(2);
-  TORCH_CHECK(k.sizes() == v.sizes() && k.size(0) == B && k.size(1) == H && k.size(3) == D,
-              "decode_attention: k and v must be (B, H, S, D) for q (B, H, D)");
+  const int64_t B = q.size(0), H = q.size(1), D = q.size(2), N = k.size(0), S = k.size(2);
+  TORCH_CHECK(k.sizes() == v.sizes() && k.size(1) == H && k.size(3) == D && N >= B,
+              "decode_attention: k and v must be (N, H, S, D), N >= B, for q (B, H, D)");
   TORCH_CHECK(q.stride(2) == 1 && k.stride(3) == 1 && v.stride(3) == 1,
               "decode_attention: head_dim must be contiguous");
-  TORCH_CHECK(last.scalar_type() == at::kLong && last.dim() == 1 && last.size(0) == B,
-              "decode_attention: last must be (B,) int64");
-  const at::Tensor last_c = last.contiguous();
-  const int64_t* last_p = last_c.data_ptr<int64_t>();
+  TORCH_CHECK(rows.scalar_type() == at::kLong && rows.dim() == 2 && rows.size(0) == 3 && rows.size(1) == B,
+              "decode_attention: rows must be (3, B) int64");
+  const at::Tensor rows_c = rows.contiguous();
+  const int64_t* last = rows_c.data_ptr<int64_t>();
+  const int64_t* prefix_slot = last + B;
+  const int64_t* prefix_len = last + 2 * B;
   int64_t longest = 0;
   for (int64_t b = 0; b < B; ++b) {
-    TORCH_CHECK(last_p[b] >= 0 && last_p[b] < S, "decode_attention: last[", b, "] = ", last_p[b],
+    TORCH_CHECK(last[b] >= 0 && last[b] < S, "decode_attention: row ", b, "'s position ", last[b],
                 " is outside the cache's ", S, " positions");
-    longest = std::max(longest, last_p[b] + 1);
+    TORCH_CHECK(prefix_len[b] >= 0 && prefix_len[b] <= last[b] + 1, "decode_attention: row ", b,
+                "'s prefix of ", prefix_len[b], " positions is longer than the row");
+    TORCH_CHECK(prefix_len[b] == 0 || (prefix_slot[b] >= 0 && prefix_slot[b] < N), "decode_attention: row ",
+                b, "'s prefix slot ", prefix_slot[b], " is outside the cache's ", N, " slots");
+    longest = std::max(longest, last[b] + 1);
   }
   at::Tensor out = at::empty({B, H, D}, q.options().memory_format(at::MemoryFormat::Contiguous));
   const float* qp = q.data_ptr<float>();
@@ -86,8 +143,9 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
     std::vector<float> scores(longest);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / H, h = i % H;
-      attend_one(qp + b * qs0 + h * qs1, kp + b * ks0 + h * ks1, vp + b * vs0 + h * vs1, last_p[b] + 1, D,
-                 ks2, vs2, fscale, scores.data(), op + i * D);
+      const int64_t m = prefix_len[b], p = m ? prefix_slot[b] : b;
+      attend_one(qp + b * qs0 + h * qs1, kp + p * ks0 + h * ks1, vp + p * vs0 + h * vs1, kp + b * ks0 + h * ks1,
+                 vp + b * vs0 + h * vs1, m, last[b] + 1, D, ks2, vs2, fscale, scores.data(), op + i * D);
     }
   });
   return out;
@@ -96,6 +154,6 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
 }  // namespace
 
 TORCH_LIBRARY(flywheel, m) {
-  m.def("decode_attention(Tensor q, Tensor k, Tensor v, Tensor last, float scale) -> Tensor");
+  m.def("decode_attention(Tensor q, Tensor k, Tensor v, Tensor rows, float scale) -> Tensor");
   m.impl("decode_attention", c10::DispatchKey::CPU, TORCH_FN(decode_attention));
 }
