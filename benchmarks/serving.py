@@ -178,7 +178,7 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, default=60)
     parser.add_argument("--streams", type=int, default=32)
     parser.add_argument("--sequential", type=int, default=6, help="requests HF runs one at a time")
-    parser.add_argument("--repeats", type=int, default=2, help="runs of each measurement; the best counts")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each measurement; the best counts")
     parser.add_argument("--single-repeats", type=int, default=6,
                         help="runs of each batch-1 measurement (a fraction of a second each, so one "
                              "descheduling swings it; the best counts)")

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from flywheel.model import GPT, KVCache, kernels, preset
 from flywheel.model.decode import Decoder
 
-pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="FLYWHEEL_KERNELS=off: torch's attention only")
+pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="FLYWHEEL_KERNELS=off, or not an x86-64 CPU "
+                                                              "with AVX2: torch's attention only")
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +108,22 @@ def test_the_decoder_attends_through_it_on_a_float32_cpu_cache(op):
     assert Decoder(model, KVCache.allocate(model.config, 2), compiled=False)._attend is None
     bf16 = GPT(preset("debug", vocab_size=96)).to(torch.bfloat16).eval()
     assert Decoder(bf16, KVCache.allocate(bf16.config, 2, dtype=torch.bfloat16))._attend is None
+
+
+def test_without_a_compiler_the_decoder_warns_and_uses_torchs_attention(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import logging, torch\n"
+            "from flywheel.model import GPT, KVCache, preset\n"
+            "from flywheel.model.decode import Decoder\n"
+            "model = GPT(preset('debug', vocab_size=96)).eval()\n"
+            "dec = Decoder(model, KVCache.allocate(model.config, 2))\n"
+            "assert dec._attend is None\n"
+            "assert dec.decode([1, 2], [0, 0]).shape == (2, 96)\n")
+    env = {**os.environ, "CXX": "/bin/false", "TORCH_EXTENSIONS_DIR": str(tmp_path)}  # a fresh build dir
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert "attention kernel could not be built" in done.stderr and "using torch's attention" in done.stderr

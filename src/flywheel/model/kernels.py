@@ -8,8 +8,9 @@ TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once per 
 cannot be built (no C++ compiler) it is None, with one warning in the log, and the decoder uses
 torch's attention instead; FLYWHEEL_KERNELS=off asks for that on purpose.
 
-x86-64 builds target AVX2 with FMA (every x86 CPU SageMaker offers has both), so an image built on
-one instance type runs on another; machines without AVX2 use torch's attention.
+The kernel is x86-64 code for AVX2 with FMA (every x86 CPU SageMaker offers has both), so an image
+built on one instance type runs on another; other CPUs (Graviton, say: never measured) use torch's
+attention.
 """
 
 from __future__ import annotations
@@ -31,16 +32,14 @@ _loaded: dict[str, object] = {}
 
 
 def enabled() -> bool:
-    return os.environ.get("FLYWHEEL_KERNELS", "on").lower() not in ("off", "0", "false", "no")
-
-
-def _supported_cpu() -> bool:
-    return not _X86 or torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
+    """Not turned off (FLYWHEEL_KERNELS), and an x86-64 CPU with AVX2: where the kernel is used if it builds."""
+    off = os.environ.get("FLYWHEEL_KERNELS", "on").lower() in ("off", "0", "false", "no")
+    return not off and _X86 and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
 
 def decode_attention():
-    """The compiled op, or None (turned off, an unsupported CPU, or the build failed: logged once)."""
-    if not enabled() or not _supported_cpu():
+    """The compiled op, or None (turned off, another CPU, or the build failed: logged once)."""
+    if not enabled():
         return None
     with _lock:
         if "op" not in _loaded:
@@ -57,7 +56,7 @@ def _build():
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
     except ImportError:
         pass  # a system ninja, if any, is on PATH already
-    flags = ["-O3", "-fopenmp", "-ffp-contract=off"] + (["-mavx2", "-mfma"] if _X86 else [])
+    flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-mavx2", "-mfma"]
     try:
         # -fopenmp compiles at::parallel_for's region; nothing links libgomp, so it runs on the
         # OpenMP runtime torch already loaded (one worker team, not two). -ffp-contract=off: the
@@ -75,4 +74,5 @@ if __name__ == "__main__":  # `python -m flywheel.model.kernels`: build now (mak
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     op = decode_attention()
     print("flywheel CPU attention kernel:", "built" if op is not None else
-          "off (FLYWHEEL_KERNELS)" if not enabled() else "not available: torch's attention will be used")
+          "not used here (FLYWHEEL_KERNELS=off, or not an x86-64 CPU with AVX2)" if not enabled() else
+          "could not be built: torch's attention will be used")

@@ -14,9 +14,10 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#if !defined(__AVX2__) || !defined(__FMA__)
+#error "built for x86-64 with AVX2 and FMA only (flywheel/model/kernels.py passes -mavx2 -mfma)"
 #endif
+#include <immintrin.h>
 
 namespace {
 
@@ -27,8 +28,7 @@ constexpr int64_t kSerialValues = 1 << 16;
 // The two inner loops, q . k and out += p * v, each with one fixed order of float operations: the
 // same arithmetic whatever the compiler makes of the code around them (at -O3 it versioned a plain
 // loop by where its keys came from, and reassociating a reduction then moved results by an ulp), so
-// a row's logits never depend on its batch or its prefix slot. x86 builds take AVX2 with FMA.
-#if defined(__AVX2__) && defined(__FMA__)
+// a row's logits never depend on its batch or its prefix slot.
 constexpr int64_t kLanes = 8;
 
 inline float dot(const float* q, const float* k, int64_t D) {
@@ -59,18 +59,6 @@ inline void axpy(float p, const float* v, float* out, int64_t D) {
   }
   for (; d < D; ++d) out[d] = std::fma(p, v[d], out[d]);
 }
-#else
-inline float dot(const float* q, const float* k, int64_t D) {
-  float s = 0.f;  // in order: without -ffast-math the compiler keeps it so
-  for (int64_t d = 0; d < D; ++d) s = std::fma(q[d], k[d], s);
-  return s;
-}
-
-inline void axpy(float p, const float* v, float* out, int64_t D) {
-  for (int64_t d = 0; d < D; ++d) out[d] = std::fma(p, v[d], out[d]);
-}
-#endif
-
 // One (row, head): scores over positions 0..n-1, the first m of them read from the shared prefix's
 // keys and values (pk, pv) and the rest from the row's own (k, v); a softmax; the weighted values.
 void attend_one(const float* q, const float* pk, const float* pv, const float* k, const float* v, int64_t m,
