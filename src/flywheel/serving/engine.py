@@ -10,7 +10,8 @@ Prefix caching: a chat prompt that opens with a system message (the policy every
 starts with) has that segment's keys and values computed once into a prefix slot and copied into
 each request's slot; the prompt's rest is all that is prefilled. Decode steps read those positions
 from the prefix slot (the runner's CPU kernel: one copy stays in the CPU's caches for every
-sequence sharing it) until the prefix is evicted, and from the sequence's own copy after. `n` > 1 choices share one prefill.
+sequence sharing it) until the prefix is evicted, and from the sequence's own copy after. `n` > 1
+choices share one prefill.
 Prefills run one request at a time: one padded pass over a burst of them (tried on the bench preset,
 32 requests at once, 2 CPU cores) took as long, since a prompt's prefill is already a matrix
 product of tens of rows, bound by arithmetic rather than by per-call overhead, and padding adds work.
