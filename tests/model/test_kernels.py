@@ -37,45 +37,51 @@ def _sdpa(q, k, v, n):
 
 
 @pytest.mark.parametrize("D", [12, 16, 40, 64])  # 12 and 40: a tail past the 8-wide lanes
-def test_equals_sdpa_over_each_rows_own_positions(op, D):
+def test_writes_the_new_key_and_value_then_equals_sdpa_over_each_rows_own_positions(op, D):
     B, H, S = 5, 3, 40
     k, v = _layer(B + 2, H, S, D)
-    q = torch.randn(B, 3, H, D)[:, 0]  # as the decoder slices it from the fused projection: strided
+    before_k, before_v = k.clone(), v.clone()
+    qkv = torch.randn(B, 3, H, D)  # query, new key, new value: the fused projection's output
     last = [0, 39, 17, 5, 38]
-    got = op(q, k, v, _rows(last), D ** -0.5)
+    got = op(qkv, k, v, _rows(last), D ** -0.5)
     assert got.shape == (B, H, D) and got.dtype == torch.float32
     for b in range(B):
-        torch.testing.assert_close(got[b], _sdpa(q[b], k[b], v[b], last[b] + 1), rtol=1e-5, atol=1e-6)
+        assert torch.equal(k[b, :, last[b]], qkv[b, 1]) and torch.equal(v[b, :, last[b]], qkv[b, 2])
+        torch.testing.assert_close(got[b], _sdpa(qkv[b, 0], k[b], v[b], last[b] + 1), rtol=1e-5, atol=1e-6)
+    # Nothing else in the cache moved.
+    for b in range(B):
+        before_k[b, :, last[b]], before_v[b, :, last[b]] = qkv[b, 1], qkv[b, 2]
+    assert torch.equal(k, before_k) and torch.equal(v, before_v)
 
 
 def test_a_shared_prefix_is_read_from_its_own_slot(op):
     B, H, S, D, P = 3, 2, 30, 16, 6  # slot 5 holds a 6-token prefix shared by rows 0 and 2
     k, v = _layer(6, H, S, D, seed=3)
-    q = torch.randn(B, H, D)
+    qkv = torch.randn(B, 3, H, D)
     last = [20, 9, 6]
     # Where the engine copied the prefix into the rows, reading it from the prefix slot changes nothing.
     k[[0, 2], :, :P], v[[0, 2], :, :P] = k[5, :, :P], v[5, :, :P]
-    plain = op(q, k, v, _rows(last), 0.25)
-    shared = op(q, k, v, _rows(last, [5, 0, 5], [P, 0, P]), 0.25)
+    plain = op(qkv, k, v, _rows(last), 0.25)
+    shared = op(qkv, k, v, _rows(last, [5, 0, 5], [P, 0, P]), 0.25)
     assert torch.equal(shared, plain)
     # And it is read from there: the rows' own copies are never touched for those positions.
     k[[0, 2], :, :P], v[[0, 2], :, :P] = float("nan"), float("nan")
-    assert torch.equal(op(q, k, v, _rows(last, [5, 0, 5], [P, 0, P]), 0.25), plain)
-    assert torch.isnan(op(q, k, v, _rows(last), 0.25)[0]).all()
+    assert torch.equal(op(qkv, k, v, _rows(last, [5, 0, 5], [P, 0, P]), 0.25), plain)
+    assert torch.isnan(op(qkv, k, v, _rows(last), 0.25)[0]).all()
 
 
 def test_a_row_is_the_same_alone_in_any_batch_and_on_any_thread_count(op):
     B, H, S, D = 32, 4, 200, 64  # a wide step: split across threads
     k, v = _layer(B + 1, H, S, D, seed=1)
-    q = torch.randn(B, H, D)
+    qkv = torch.randn(B, 3, H, D)
     last = torch.randint(10, S, (B,), generator=torch.Generator().manual_seed(2)).tolist()
     pslot, plen = [B] * B, [10 if b % 2 else 0 for b in range(B)]
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)
-        batched = op(q, k, v, _rows(last, pslot, plen), 0.125)
+        batched = op(qkv, k, v, _rows(last, pslot, plen), 0.125)
         torch.set_num_threads(1)
-        serial = op(q, k, v, _rows(last, pslot, plen), 0.125)
+        serial = op(qkv, k, v, _rows(last, pslot, plen), 0.125)
     finally:
         torch.set_num_threads(before)
     assert torch.equal(batched, serial)
@@ -83,23 +89,23 @@ def test_a_row_is_the_same_alone_in_any_batch_and_on_any_thread_count(op):
         # Alone: the row moved to slot 0 of a one-row batch, its prefix slot where it was.
         k1, v1 = k.clone(), v.clone()
         k1[0], v1[0] = k[b], v[b]
-        alone = op(q[b:b + 1], k1, v1, _rows([last[b]], [B], [plen[b]]), 0.125)
+        alone = op(qkv[b:b + 1], k1, v1, _rows([last[b]], [B], [plen[b]]), 0.125)
         assert torch.equal(alone[0], batched[b])
 
 
 def test_bad_input_is_refused_with_the_reason(op):
     k, v = _layer(3, 2, 8, 8)
-    q = torch.randn(2, 2, 8)
+    qkv = torch.randn(2, 3, 2, 8)
     with pytest.raises(RuntimeError, match="outside the cache's 8 positions"):
-        op(q, k, v, _rows([3, 8]), 1.0)
-    with pytest.raises(RuntimeError, match="longer than the row"):
-        op(q, k, v, _rows([3, 4], [2, 2], [5, 0]), 1.0)
+        op(qkv, k, v, _rows([3, 8]), 1.0)
+    with pytest.raises(RuntimeError, match="reaches its newest position"):
+        op(qkv, k, v, _rows([3, 4], [2, 2], [4, 0]), 1.0)
     with pytest.raises(RuntimeError, match="outside the cache's 3 slots"):
-        op(q, k, v, _rows([3, 4], [3, 0], [2, 0]), 1.0)
+        op(qkv, k, v, _rows([3, 4], [3, 0], [2, 0]), 1.0)
     with pytest.raises(RuntimeError, match="float32"):
-        op(q.double(), k, v, _rows([3, 4]), 1.0)
+        op(qkv.double(), k, v, _rows([3, 4]), 1.0)
     with pytest.raises(RuntimeError, match=r"\(3, B\) int64"):
-        op(q, k, v, _rows([3, 4]).int(), 1.0)
+        op(qkv, k, v, _rows([3, 4]).int(), 1.0)
 
 
 def test_the_decoder_attends_through_it_on_a_float32_cpu_cache(op):

@@ -160,43 +160,47 @@ class Decoder:
         if span > self.cache.max_len:
             raise ValueError(f"position {span - 1} is beyond the cache ({self.cache.max_len})")
         dev, last_slot = self.device, first_slot + B
-        # Where this step's keys and values go, once for all layers: flat cache rows (L, B*T*2*H),
-        # each layer's keys then values of every row, position and head.
-        base = self._write_base.get((first_slot, B))
-        if base is None:  # built once per (first slot, rows): a handful of ops a step saved
-            slot_rows = torch.arange(first_slot, last_slot, device=dev) * self._slot_stride  # (B,)
-            base = (self._layer_offsets[:, None, None, None, None] + slot_rows[:, None, None, None]
-                    + self._kv_head_offsets)  # (L, B, 1, 2, H): row of position 0
-            self._write_base[(first_slot, B)] = base
-        write_rows = (base + pos.view(1, B, T, 1, 1)).view(-1, B * T * 2 * H)  # (L, B*T*2*H)
-        # The rows' keys and values up to `span`, every layer: (L, B, H, span, D) views, no copy.
-        keys = self.cache.kv[0, :, first_slot:last_slot, :, :span]
-        values = self.cache.kv[1, :, first_slot:last_slot, :, :span]
-        if self._cast:
-            keys, values = keys.to(self.dtype), values.to(self.dtype)
-        x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
-        # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
-        # One additive mask (B, 1, T, span) for every layer and head.
-        mask = None
-        if masked:
-            mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
-            mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
-        lin, rows, eps, cast = self._lin, self._rows, self.eps, self._cast
         attend = self._attend if kernel_rows is not None else None
+        x = (self.wte[idx] + self.wpe[pos]).view(B * T, C)
+        lin, eps = self._lin, self.eps
+        if attend is None:
+            # Where this step's keys and values go, once for all layers: flat cache rows (L, B*T*2*H),
+            # each layer's keys then values of every row, position and head.
+            base = self._write_base.get((first_slot, B))
+            if base is None:  # built once per (first slot, rows): a handful of ops a step saved
+                slot_rows = torch.arange(first_slot, last_slot, device=dev) * self._slot_stride  # (B,)
+                base = (self._layer_offsets[:, None, None, None, None] + slot_rows[:, None, None, None]
+                        + self._kv_head_offsets)  # (L, B, 1, 2, H): row of position 0
+                self._write_base[(first_slot, B)] = base
+            write_rows = (base + pos.view(1, B, T, 1, 1)).view(-1, B * T * 2 * H)  # (L, B*T*2*H)
+            # The rows' keys and values up to `span`, every layer: (L, B, H, span, D) views, no copy.
+            keys = self.cache.kv[0, :, first_slot:last_slot, :, :span]
+            values = self.cache.kv[1, :, first_slot:last_slot, :, :span]
+            if self._cast:
+                keys, values = keys.to(self.dtype), values.to(self.dtype)
+            # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
+            # One additive mask (B, 1, T, span) for every layer and head.
+            mask = None
+            if masked:
+                mask = torch.zeros(B, 1, T, span, dtype=self.dtype, device=dev)
+                mask.masked_fill_(torch.arange(span, device=dev) > pos[:, None, :, None], float("-inf"))
+        rows, cast = self._rows, self._cast
         layer_keys, layer_values = self.cache.kv[0], self.cache.kv[1]  # (L, N, H, S, D): every slot
         for layer, (w1, b1, attn, proj, w2, b2, fc, fc_proj) in enumerate(self.layers):
             h = torch.layer_norm(x, (C,), w1, b1, eps)
             qkv = lin(h, attn).view(B, T, 3, H, D)
-            # This step's keys and values into each row's slot at its positions, both in one write
-            # of whole rows of the flat view (a cheaper dispatch than indexing the 5-d cache);
-            # index_put_ rather than index_copy_: the same at batch 1, and split across threads at
-            # batch 32 (a 32-row step 2-4% faster on 2 cores).
-            new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
-            rows.index_put_((write_rows[layer],), new.to(rows.dtype) if cast else new)
-            if attend is not None:  # (B, H, D) straight into (B, C): no transposes, no mask
-                y = attend(qkv[:, 0, 0], layer_keys[layer], layer_values[layer], kernel_rows,
+            if attend is not None:
+                # The kernel writes this step's keys and values into the cache, then attends: (B, H, D)
+                # straight into (B, C), no transposes, no mask.
+                y = attend(qkv.view(B, 3, H, D), layer_keys[layer], layer_values[layer], kernel_rows,
                            self._scale).view(B, C)
             else:
+                # This step's keys and values into each row's slot at its positions, both in one write
+                # of whole rows of the flat view (a cheaper dispatch than indexing the 5-d cache);
+                # index_put_ rather than index_copy_: the same at batch 1, and split across threads at
+                # batch 32 (a 32-row step 2-4% faster on 2 cores).
+                new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
+                rows.index_put_((write_rows[layer],), new.to(rows.dtype) if cast else new)
                 q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
                 y = F.scaled_dot_product_attention(q, keys[layer], values[layer],
                                                    attn_mask=mask).transpose(1, 2).reshape(B * T, C)

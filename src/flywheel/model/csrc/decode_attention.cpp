@@ -1,6 +1,7 @@
 // One-token (decode-step) attention over a float32 KV cache, on the CPU: the flywheel::decode_attention op.
 //
-// Row b, head h: softmax(q[b, h] . k[b, h, j] * scale) over j = 0..last[b], weighted sum of v[b, h, j].
+// Row b, head h: this step's key and value into the cache at position last[b], then
+// softmax(q[b, h] . k[b, h, j] * scale) over j = 0..last[b] and the weighted sum of v[b, h, j].
 // Each row reads only its own positions, with no mask (a shared prefix from one copy: see below), and
 // every (row, head) is one serial pass in a fixed order: a row's result never depends on what else
 // shares its batch, or on the thread count.
@@ -82,23 +83,26 @@ void attend_one(const float* q, const float* pk, const float* pv, const float* k
   for (int64_t d = 0; d < D; ++d) out[d] *= inv;
 }
 
-// q (B, H, D) float32; k and v (N, H, S, D) float32, one layer's cache over every slot, unit stride on
-// D; row b lives in slot b. rows (3, B) int64: each row's newest position (in [0, S)), the slot that
-// holds its shared prefix, and that prefix's length (0: none; else at most the row's length). The
-// prefix slot and the row's own slot hold the same values there (the engine copied them): reading
+// qkv (B, 3, H, D) float32: each row's query, new key and new value (the fused projection as it is);
+// k and v (N, H, S, D) float32, one layer's cache over every slot, unit stride on D; row b lives in
+// slot b. rows (3, B) int64: each row's newest position (in [0, S)), the slot that holds its shared
+// prefix, and that prefix's length (0: none; else below the newest position). Writes each row's new
+// key and value into its slot at its newest position, then attends: returns (B, H, D) float32.
+// The prefix slot and the row's own slot hold the same values there (the engine copied them): reading
 // the one copy for every row that shares it keeps those bytes in the CPU's caches, where reading
-// each row's copy streamed them all from memory. Returns (B, H, D) float32.
-at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                            const at::Tensor& rows, double scale) {
-  TORCH_CHECK(q.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu() && rows.device().is_cpu(),
+// each row's copy streamed them all from memory.
+at::Tensor decode_attention(const at::Tensor& qkv, at::Tensor& k, at::Tensor& v, const at::Tensor& rows,
+                            double scale) {
+  TORCH_CHECK(qkv.device().is_cpu() && k.device().is_cpu() && v.device().is_cpu() && rows.device().is_cpu(),
               "decode_attention runs on the CPU");
-  TORCH_CHECK(q.dim() == 3 && k.dim() == 4 && v.dim() == 4, "decode_attention: q (B, H, D), k and v (N, H, S, D)");
-  TORCH_CHECK(q.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat,
-              "decode_attention: q, k and v must be float32");
-  const int64_t B = q.size(0), H = q.size(1), D = q.size(2), N = k.size(0), S = k.size(2);
+  TORCH_CHECK(qkv.dim() == 4 && qkv.size(1) == 3 && k.dim() == 4 && v.dim() == 4,
+              "decode_attention: qkv (B, 3, H, D), k and v (N, H, S, D)");
+  TORCH_CHECK(qkv.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat,
+              "decode_attention: qkv, k and v must be float32");
+  const int64_t B = qkv.size(0), H = qkv.size(2), D = qkv.size(3), N = k.size(0), S = k.size(2);
   TORCH_CHECK(k.sizes() == v.sizes() && k.size(1) == H && k.size(3) == D && N >= B,
-              "decode_attention: k and v must be (N, H, S, D), N >= B, for q (B, H, D)");
-  TORCH_CHECK(q.stride(2) == 1 && k.stride(3) == 1 && v.stride(3) == 1,
+              "decode_attention: k and v must be (N, H, S, D), N >= B, for qkv (B, 3, H, D)");
+  TORCH_CHECK(qkv.stride(3) == 1 && k.stride(3) == 1 && v.stride(3) == 1,
               "decode_attention: head_dim must be contiguous");
   TORCH_CHECK(rows.scalar_type() == at::kLong && rows.dim() == 2 && rows.size(0) == 3 && rows.size(1) == B,
               "decode_attention: rows must be (3, B) int64");
@@ -110,18 +114,18 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
   for (int64_t b = 0; b < B; ++b) {
     TORCH_CHECK(last[b] >= 0 && last[b] < S, "decode_attention: row ", b, "'s position ", last[b],
                 " is outside the cache's ", S, " positions");
-    TORCH_CHECK(prefix_len[b] >= 0 && prefix_len[b] <= last[b] + 1, "decode_attention: row ", b,
-                "'s prefix of ", prefix_len[b], " positions is longer than the row");
+    TORCH_CHECK(prefix_len[b] >= 0 && prefix_len[b] <= last[b], "decode_attention: row ", b,
+                "'s prefix of ", prefix_len[b], " positions reaches its newest position");
     TORCH_CHECK(prefix_len[b] == 0 || (prefix_slot[b] >= 0 && prefix_slot[b] < N), "decode_attention: row ",
                 b, "'s prefix slot ", prefix_slot[b], " is outside the cache's ", N, " slots");
     longest = std::max(longest, last[b] + 1);
   }
-  at::Tensor out = at::empty({B, H, D}, q.options().memory_format(at::MemoryFormat::Contiguous));
-  const float* qp = q.data_ptr<float>();
-  const float* kp = k.data_ptr<float>();
-  const float* vp = v.data_ptr<float>();
+  at::Tensor out = at::empty({B, H, D}, qkv.options().memory_format(at::MemoryFormat::Contiguous));
+  const float* xp = qkv.data_ptr<float>();
+  float* kp = k.data_ptr<float>();
+  float* vp = v.data_ptr<float>();
   float* op = out.data_ptr<float>();
-  const int64_t qs0 = q.stride(0), qs1 = q.stride(1);
+  const int64_t xs0 = qkv.stride(0), xs1 = qkv.stride(1), xs2 = qkv.stride(2);
   const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);
   const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
   const float fscale = static_cast<float>(scale);
@@ -131,9 +135,14 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
     std::vector<float> scores(longest);
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / H, h = i % H;
+      const float* x = xp + b * xs0 + h * xs2;  // the query; + xs1: the new key, + 2 * xs1: the new value
+      float* kr = kp + b * ks0 + h * ks1;
+      float* vr = vp + b * vs0 + h * vs1;
+      std::copy(x + xs1, x + xs1 + D, kr + last[b] * ks2);
+      std::copy(x + 2 * xs1, x + 2 * xs1 + D, vr + last[b] * vs2);
       const int64_t m = prefix_len[b], p = m ? prefix_slot[b] : b;
-      attend_one(qp + b * qs0 + h * qs1, kp + p * ks0 + h * ks1, vp + p * vs0 + h * vs1, kp + b * ks0 + h * ks1,
-                 vp + b * vs0 + h * vs1, m, last[b] + 1, D, ks2, vs2, fscale, scores.data(), op + i * D);
+      attend_one(x, kp + p * ks0 + h * ks1, vp + p * vs0 + h * vs1, kr, vr, m, last[b] + 1, D, ks2, vs2, fscale,
+                 scores.data(), op + i * D);
     }
   });
   return out;
@@ -142,6 +151,6 @@ at::Tensor decode_attention(const at::Tensor& q, const at::Tensor& k, const at::
 }  // namespace
 
 TORCH_LIBRARY(flywheel, m) {
-  m.def("decode_attention(Tensor q, Tensor k, Tensor v, Tensor rows, float scale) -> Tensor");
+  m.def("decode_attention(Tensor qkv, Tensor(a!) k, Tensor(b!) v, Tensor rows, float scale) -> Tensor");
   m.impl("decode_attention", c10::DispatchKey::CPU, TORCH_FN(decode_attention));
 }
