@@ -7,19 +7,21 @@ round trips) than in arithmetic. `Decoder` reads the GPT's weights once into fla
 no `nn.Module` calls, index tensors built once per step rather than once per layer, the pad logit
 masked through the output layer's bias, and keys and values written with one flat index per step.
 
-Attention. A one-token step over a float32 cache on the CPU attends through flywheel's compiled
-kernel (`flywheel.model.kernels`, csrc/decode_attention.cpp): each row reads its own positions only,
-straight from the cache, with no mask and no transposes. torch's SDPA on the same step reads every
-row up to the longest row's span through an additive mask, and at 32 rows its blocked kernel was
-the step's largest cost. Bench preset, 2 cores, alternate runs: 4 layers' attention for 32 rows at
-positions 140-200 took 1.25 ms through the kernel against 2.5-2.6 ms through SDPA; a whole fp16
-step with rows at positions 160-199 took 4.1-4.2 ms against 5.6-5.7 at 32 rows, 1.40-1.51 against
-1.62-1.81 at 8, and 0.64-0.66 against 0.71 at 1. A shared prefix (the system policy the engine
-copies into every chat request's slot) can be read from its one copy in the prefix slot instead of
-each row's: 32 rows sharing 56 positions, 3.49-3.71 against 3.81-4.39 ms a step. Prefill (many tokens), CUDA, bf16 caches and machines where the kernel cannot be built
-use SDPA, with one mask per step shared by every layer; a matmul-softmax-matmul in Python was no
-faster than SDPA (bench preset, 32 streams). (How many threads a step runs on is the serving
-runner's choice: narrow steps one, wide ones timed.)
+Attention. A one-token step over a float32 cache on the CPU goes through flywheel's compiled kernel
+(`flywheel.model.kernels`, csrc/decode_attention.cpp), which writes the step's keys and values into
+the cache and attends: each row reads its own positions only, straight from the cache, with no mask,
+no transposes and no separate write. torch's SDPA on the same step reads every row up to the longest
+row's span through an additive mask, and at 32 rows its blocked kernel was the step's largest cost.
+Bench preset, 2 cores, fp16, rows at positions 160-199, alternate runs: a 32-row step took 4.1-4.2
+ms through the kernel against 5.6-5.7 through SDPA, 1.40-1.51 against 1.62-1.81 at 8 rows, 0.64-0.66
+against 0.71 at 1; writing the keys and values inside the kernel then took those to 3.55, 1.08-1.12
+and 0.50 ms. A shared prefix (the system policy the engine copies into every chat request's slot)
+is read from its one copy in the prefix slot instead of each row's: 32 rows sharing 56 positions,
+3.49-3.71 against 3.81-4.39 ms a step. Prefill (many tokens), CUDA, bf16 caches and machines where
+the kernel cannot be built use SDPA, with the keys and values written by one flat index per step
+and one mask per step shared by every layer; a matmul-softmax-matmul in Python was no faster than
+SDPA (bench preset, 32 streams). (How many threads a step runs on is the serving runner's choice:
+narrow steps one, wide ones timed.)
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with

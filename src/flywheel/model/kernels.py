@@ -1,11 +1,11 @@
 """Compiled CPU kernels for the decode step, built on first use by torch's C++ extension loader.
 
-`decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): one-token
-attention over a float32 KV cache, each row reading only its own positions (a shared prefix from its
-one copy), in a fixed order of float operations, so a row's result never depends on its batch. It
-is compiled once per machine (about 10 s; the source's hash names the build, which torch keeps under
-TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once per process. Where it
-cannot be built (no C++ compiler) it is None, with one warning in the log, and the decoder uses
+`decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): a decode
+step's attention over a float32 KV cache, which first writes the step's keys and values into it; each
+row reads only its own positions (a shared prefix from its one copy), in a fixed order of float
+operations, so a row's result never depends on its batch. It is compiled once per machine (about
+10 s; the source's hash names the build, which torch keeps under TORCH_EXTENSIONS_DIR,
+~/.cache/torch_extensions by default) and loaded once per process. Where it cannot be built (no C++ compiler) it is None, with one warning in the log, and the decoder uses
 torch's attention instead; FLYWHEEL_KERNELS=off asks for that on purpose.
 
 The kernel is x86-64 code for AVX2 with FMA (every x86 CPU SageMaker offers has both), so an image
