@@ -145,10 +145,11 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     below FP16_AUTO_MIN_PARAMS, fp16 weights below INT8_AUTO_MIN_PARAMS, int8 from there on.
 
     One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at positions 100-200;
-    the faster of 1 and 2 threads, 2 only at 25.2M and 111M):
+    the faster of 1 and 2 threads, 2 only at 25.2M and 111M; the first two rows with the compiled
+    attention kernel, flywheel.model.kernels, the others measured before it, through SDPA):
 
-        1.05M (small preset)  batch 1: 0.41 / 0.56 / 0.92   batch 32:  2.71 /  2.66 /  3.08
-        3.4M  (bench preset)  batch 1: 0.74 / 0.66 / 1.00   batch 32:  5.42 /  4.50 /  4.42
+        1.05M (small preset)  batch 1: 0.32 / 0.44 / 0.80   batch 32:  2.67 /  2.39 /  2.80
+        3.4M  (bench preset)  batch 1: 0.86 / 0.51 / 0.86   batch 32:  4.69 /  3.61 /  3.60
         10.6M                 batch 1: 4.57 / 1.49 / 2.02   batch 32: 17.2  / 12.0  / 11.8
         25.2M                 batch 1: 9.61 / 2.59 / 2.99   batch 32: 31.4  / 22.6  / 18.1
         111M  (base preset)   batch 1: 32.8 / 8.40 / 7.44   batch  8: 54.4  / 18.8  / 14.9
