@@ -216,8 +216,6 @@ def test_a_failing_step_fails_its_requests_and_the_engine_keeps_serving(tiny_art
 
 
 def test_batched_sampling_draws_from_the_filtered_distribution():
-    import torch
-
     from flywheel.serving.sampling import sample_rows
 
     logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0, -3.0]])
@@ -240,8 +238,6 @@ def test_batched_sampling_draws_from_the_filtered_distribution():
 
 
 def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size():
-    import torch
-
     from flywheel.model import preset
     from flywheel.serving.runner import (
         FP16_AUTO_MIN_PARAMS,
@@ -353,8 +349,6 @@ def test_the_registry_builds_a_model_off_the_loading_thread(tiny_artifact, monke
 
 
 def test_narrow_steps_are_timed_at_one_thread_then_at_the_configured_count(tiny_artifact):
-    import torch
-
     before = torch.get_num_threads()
     runner = ModelRunner(load_artifact(tiny_artifact), 2, "fp32")
     try:
@@ -372,8 +366,6 @@ def test_narrow_steps_are_timed_at_one_thread_then_at_the_configured_count(tiny_
 
 
 def test_a_runner_built_after_another_dropped_to_one_thread_still_tunes_the_configured_count(tiny_artifact):
-    import torch
-
     from flywheel.serving.runner import configured_threads
 
     before = torch.get_num_threads()

@@ -136,7 +136,7 @@ class Decoder:
             return self._forward(idx, pos, 0, span, masked=min(positions) + 1 != span)
         # The kernel's per-row positions and prefixes in one tensor; it needs no mask.
         rows = torch.tensor([positions, prefix_slots or [0] * B, prefix_lens or [0] * B], dtype=torch.long)
-        return self._forward(idx, rows[0].view(B, 1), 0, span, masked=False, kernel_rows=rows)
+        return self._forward(idx, rows[0].view(B, 1), 0, span, kernel_rows=rows)
 
     @torch.inference_mode()
     def prefill(self, slot: int, ids: list[int], start: int) -> torch.Tensor:
@@ -154,8 +154,8 @@ class Decoder:
 
         `span` (a Python int, so no device sync) is one past the furthest position any row reaches.
         `masked=False` only when every query may see every position below `span` (T == 1, all rows
-        at span - 1), or when `kernel_rows` is given: a decode step (T == 1, first_slot 0) through the
-        compiled kernel, kernel_rows (3, B) its positions, prefix slots and prefix lengths.
+        at span - 1). `kernel_rows` (3, B): a decode step (T == 1, first_slot 0) through the compiled
+        kernel, with its rows' positions, prefix slots and prefix lengths; it needs no mask.
         """
         B, T = idx.shape
         H, D, C = self.n_head, self.head_dim, self.n_embd
