@@ -17,9 +17,10 @@ exports it with `flywheel.model.export.export_hf`. Then, with the same chat-form
 
 Both sides generate exactly the requested number of tokens (HF with `min_new_tokens`, the engine with
 its stop ids cleared for the benchmark), so tokens/s compare like with like. Every measurement runs
-once per round (3 rounds by default, HF and the engines interleaved) and the best round counts. Prints tokens per wall
-second and per CPU second of this process (on a machine shared with other jobs the wall clock mostly
-measures waiting; CPU time still says what a token cost), and the ratios against the goals: engine >= 15x HF sequential, >= 1.5x HF static batch, int8 >= 1.5x fp32 at
+once per round (3 rounds by default, HF and the engines interleaved) and the best round counts.
+Prints tokens per wall second and per CPU second of this process (on a machine shared with other
+jobs the wall clock mostly measures waiting; CPU time still says what a token cost), and the ratios
+against the goals: engine >= 15x HF sequential, >= 1.5x HF static batch, int8 >= 1.5x fp32 at
 batch 1 with held-out loss <= 2% worse, a single stream >= 4x HF batch 1.
 """
 
@@ -194,7 +195,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = args.device
     quant = "bf16" if torch.device(device).type == "cuda" else "int8"
-    attention = ("flywheel's compiled kernel" if kernels.decode_attention() is not None else "torch's SDPA (no kernel)")
+    attention = "flywheel's compiled kernel" if kernels.decode_attention() is not None else "torch's SDPA"
     print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}, "
           f"{os.cpu_count()} CPUs, load average {_load()}; CPU decode-step attention: {attention}")
 

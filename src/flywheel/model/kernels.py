@@ -5,8 +5,9 @@ step's attention over a float32 KV cache, which first writes the step's keys and
 row reads only its own positions (a shared prefix from its one copy), in a fixed order of float
 operations, so a row's result never depends on its batch. It is compiled once per machine (about
 10 s; the source's hash names the build, which torch keeps under TORCH_EXTENSIONS_DIR,
-~/.cache/torch_extensions by default) and loaded once per process. Where it cannot be built (no C++ compiler) it is None, with one warning in the log, and the decoder uses
-torch's attention instead; FLYWHEEL_KERNELS=off asks for that on purpose.
+~/.cache/torch_extensions by default) and loaded once per process. Where it cannot be built (no C++
+compiler) it is None, with one warning in the log, and the decoder uses torch's attention instead;
+FLYWHEEL_KERNELS=off asks for that on purpose.
 
 The kernel is x86-64 code for AVX2 with FMA (every x86 CPU SageMaker offers has both), so an image
 built on one instance type runs on another; other CPUs (Graviton, say: never measured) use torch's

@@ -6,9 +6,9 @@
                                different positions; returns logits (B, V).
 
 Both run through `flywheel.model.decode.Decoder`, the GPT's lean inference step (no module calls,
-one flat KV write a layer, the pad token masked inside the output layer, and on the CPU a compiled
-attention kernel for decode steps: `flywheel.model.kernels`). The engine keeps its
-running sequences in slots 0..B-1 so the decode step reads the cache as a view: no gather per step.
+the pad token masked inside the output layer, and on the CPU decode steps written and attended by
+a compiled kernel, `flywheel.model.kernels`). The engine keeps its running sequences in slots
+0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of small ops, and whether splitting them
 across OpenMP workers pays depends on the precision and on the machine: on 2 idle cores, bench
@@ -145,8 +145,9 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     below FP16_AUTO_MIN_PARAMS, fp16 weights below INT8_AUTO_MIN_PARAMS, int8 from there on.
 
     One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at positions 100-200;
-    the faster of 1 and 2 threads, 2 only at 25.2M and 111M; the first two rows with the compiled
-    attention kernel, flywheel.model.kernels, the others measured before it, through SDPA):
+    the faster of 1 and 2 threads; the first two rows with the compiled attention kernel,
+    flywheel.model.kernels, the others measured before it, through SDPA, at 2 threads for 25.2M and
+    111M):
 
         1.05M (small preset)  batch 1: 0.32 / 0.44 / 0.80   batch 32:  2.67 /  2.39 /  2.80
         3.4M  (bench preset)  batch 1: 0.86 / 0.51 / 0.86   batch 32:  4.69 /  3.61 /  3.60

@@ -23,7 +23,9 @@
 namespace {
 
 // Work below this many cached values (keys and values of every (row, head), each head_dim wide)
-// runs on the calling thread: a batch-1 step's heads are cheaper than waking a worker.
+// runs on the calling thread, work above it on torch's threads. Where the line lies mattered little
+// on 2 cores (bench preset, fp16 steps of 1-8 rows: 1 << 14, 1 << 16 and always splitting were
+// within noise of each other; 1 << 19 was 3-12% slower at 1-4 rows), so only tiny steps stay serial.
 constexpr int64_t kSerialValues = 1 << 16;
 
 // The two inner loops, q . k and out += p * v, each with one fixed order of float operations: the
@@ -60,6 +62,7 @@ inline void axpy(float p, const float* v, float* out, int64_t D) {
   }
   for (; d < D; ++d) out[d] = std::fma(p, v[d], out[d]);
 }
+
 // One (row, head): scores over positions 0..n-1, the first m of them read from the shared prefix's
 // keys and values (pk, pv) and the rest from the row's own (k, v); a softmax; the weighted values.
 void attend_one(const float* q, const float* pk, const float* pv, const float* k, const float* v, int64_t m,
