@@ -7,7 +7,7 @@ EXTRAS := model,export,data,lambda,infra,local,dev
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
 OUT ?= runs/demo
 SEED ?= 0
-# Where torch keeps the compiled CPU attention kernel (flywheel.model.kernels): with the venv, so a
+# Where torch keeps the compiled CPU kernels (flywheel.model.kernels): with the venv, so a
 # fresh clone builds its own.
 export TORCH_EXTENSIONS_DIR := $(abspath $(VENV))/torch_extensions
 

@@ -1,4 +1,5 @@
-"""flywheel's compiled CPU attention for decode steps: built here, equal to SDPA, rows independent."""
+"""flywheel's compiled CPU kernels for decode steps, built here: the attention (equal to SDPA, rows
+independent) and the fp16-weight Linear (fbgemm's numbers, bit for bit)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from flywheel.model import GPT, KVCache, kernels, preset
-from flywheel.model.decode import Decoder
+from flywheel.model.decode import FP16_KERNEL_MAX_ROWS, Decoder
+from flywheel.model.quant import fp16_bias, fp16_linear, fp16_panels, pack_fp16, quantize_fp16
 
 pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="FLYWHEEL_KERNELS=off, or not an x86-64 CPU "
                                                               "with AVX2: torch's attention only")
@@ -132,4 +134,61 @@ def test_without_a_compiler_the_decoder_warns_and_uses_torchs_attention(tmp_path
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
                           check=False)
     assert done.returncode == 0, done.stderr
-    assert "attention kernel could not be built" in done.stderr and "using torch's attention" in done.stderr
+    assert "kernels could not be built" in done.stderr and "using torch's attention" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def linear_op():
+    built = kernels.fp16_linear()
+    assert built is not None, "the kernels did not build (see the warning in the log): a C++ compiler is needed"
+    return built
+
+
+# N 517 and 12: a last panel of 5 and 4 outputs; K 40: not a multiple of the 8 lanes.
+@pytest.mark.parametrize(("K", "N"), [(256, 768), (1024, 256), (256, 517), (40, 12)])
+def test_fp16_linear_gives_fbgemms_numbers_bit_for_bit_for_any_rows_and_threads(linear_op, K, N):
+    gen = torch.Generator().manual_seed(K + N)
+    packed = pack_fp16(torch.randn(N, K, generator=gen) * 0.05, torch.randn(N, generator=gen))
+    panels, bias = fp16_panels(packed), fp16_bias(packed)
+    x = torch.randn(13, K, generator=gen)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for rows in (1, 2, 4, 5, 8, 13):  # one row, whole and partial groups of four
+                got = linear_op(x[:rows], panels, bias, N)
+                assert got.shape == (rows, N)
+                assert torch.equal(got, fp16_linear(x[:rows], packed)), (threads, rows)
+    finally:
+        torch.set_num_threads(before)
+    # No bias: the products alone.
+    bare = pack_fp16(fp16_panels(packed).transpose(1, 2).reshape(-1, K)[:N].float(), None)
+    assert torch.equal(linear_op(x[:3], panels, None, N), fp16_linear(x[:3], bare))
+
+
+def test_fp16_linear_refuses_bad_input_with_the_reason(linear_op):
+    packed = pack_fp16(torch.randn(16, 32), None)
+    panels = fp16_panels(packed)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        linear_op(torch.randn(32, 2).t(), panels, None, 16)
+    with pytest.raises(RuntimeError, match=r"panels: \(ceil\(N / 8\), K, 8\) float16"):
+        linear_op(torch.randn(2, 32), panels, None, 17)
+    with pytest.raises(RuntimeError, match="float16"):
+        linear_op(torch.randn(2, 32), panels.float(), None, 16)
+    with pytest.raises(RuntimeError, match=r"bias: \(N,\) float32"):
+        linear_op(torch.randn(2, 32), panels, torch.zeros(15), 16)
+
+
+def test_the_decoder_runs_fp16_layers_narrow_steps_through_it_with_the_same_logits(linear_op, monkeypatch):
+    torch.manual_seed(0)
+    model = quantize_fp16(GPT(preset("debug", vocab_size=96)).eval())
+    fast = Decoder(model, KVCache.allocate(model.config, 12, 64), mask_token=0)
+    monkeypatch.setattr(kernels, "fp16_linear", lambda: None)
+    plain = Decoder(model, KVCache.allocate(model.config, 12, 64), mask_token=0)
+    assert fast.layers[0][2][1][0] is linear_op and plain.layers[0][2][0] is fp16_linear
+    for dec in (fast, plain):
+        for slot in range(12):
+            dec.prefill(slot, list(range(1, 9 + slot)), 0)
+    for rows in (1, FP16_KERNEL_MAX_ROWS, 12):  # 12: past the kernel's rows, fbgemm in both
+        tokens, positions = list(range(3, 3 + rows)), list(range(8, 8 + rows))
+        assert torch.equal(fast.decode(tokens, positions), plain.decode(tokens, positions))

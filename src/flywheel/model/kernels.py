@@ -1,17 +1,22 @@
 """Compiled CPU kernels for the decode step, built on first use by torch's C++ extension loader.
 
-`decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): a decode
-step's attention over a float32 KV cache, which first writes the step's keys and values into it; each
-row reads only its own positions (a shared prefix from its one copy), in a fixed order of float
-operations, so a row's result never depends on its batch. It is compiled once per machine (about
-10 s; the source's hash names the build, which torch keeps under TORCH_EXTENSIONS_DIR,
-~/.cache/torch_extensions by default) and loaded once per process. Where it cannot be built (no C++
-compiler) it is None, with one warning in the log, and the decoder uses torch's attention instead;
-FLYWHEEL_KERNELS=off asks for that on purpose.
+- `decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): a decode
+  step's attention over a float32 KV cache, which first writes the step's keys and values into it;
+  each row reads only its own positions (a shared prefix from its one copy), in a fixed order of
+  float operations, so a row's result never depends on its batch.
+- `fp16_linear()` is `torch.ops.flywheel.fp16_linear` (csrc/fp16_linear.cpp): a Linear layer over
+  float16 weights for steps of a few rows, where fbgemm's float16 kernel is slow; same order of
+  operations as fbgemm's, so the same numbers, bit for bit (tests/model/test_kernels.py).
 
-The kernel is x86-64 code for AVX2 with FMA (every x86 CPU SageMaker offers has both), so an image
-built on one instance type runs on another; other CPUs (Graviton, say: never measured) use torch's
-attention.
+Both are compiled into one extension once per machine (about 15 s; the sources' hash names the build,
+which torch keeps under TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once
+per process. Where it cannot be built (no C++ compiler) both are None, with one warning in the log,
+and the decoder uses torch's attention and fbgemm instead; FLYWHEEL_KERNELS=off asks for that on
+purpose.
+
+They are x86-64 code for AVX2 with FMA and F16C (every x86 CPU SageMaker offers has all three), so
+an image built on one instance type runs on another; other CPUs (Graviton, say: never measured) use
+torch's ops.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).resolve().parent / "csrc" / "decode_attention.cpp"
+SOURCES = [Path(__file__).resolve().parent / "csrc" / name for name in ("decode_attention.cpp", "fp16_linear.cpp")]
 _X86 = platform.machine().lower() in ("x86_64", "amd64")
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
@@ -39,13 +44,23 @@ def enabled() -> bool:
 
 
 def decode_attention():
-    """The compiled op, or None (turned off, another CPU, or the build failed: logged once)."""
+    """The compiled attention op, or None (turned off, another CPU, or the build failed: logged once)."""
+    return _op("decode_attention")
+
+
+def fp16_linear():
+    """The compiled float16-weight Linear op, `op(x, panels, bias, n)` (panels from
+    `flywheel.model.quant.fp16_panels`), or None, as `decode_attention`."""
+    return _op("fp16_linear")
+
+
+def _op(name: str):
     if not enabled():
         return None
     with _lock:
-        if "op" not in _loaded:
-            _loaded["op"] = _build()
-        return _loaded["op"]
+        if "built" not in _loaded:
+            _loaded["built"] = _build()
+        return getattr(torch.ops.flywheel, name).default if _loaded["built"] else None
 
 
 def _build():
@@ -57,23 +72,23 @@ def _build():
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
     except ImportError:
         pass  # a system ninja, if any, is on PATH already
-    flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-mavx2", "-mfma"]
+    flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-mavx2", "-mfma", "-mf16c"]
     try:
         # -fopenmp compiles at::parallel_for's region; nothing links libgomp, so it runs on the
         # OpenMP runtime torch already loaded (one worker team, not two). -ffp-contract=off: the
         # kernel spells out its fused multiply-adds, and the compiler adds none of its own.
-        cpp_extension.load(name="flywheel_kernels", sources=[str(SOURCE)], extra_cflags=flags,
+        cpp_extension.load(name="flywheel_kernels", sources=[str(s) for s in SOURCES], extra_cflags=flags,
                            is_python_module=False, verbose=False)
-    except Exception as exc:  # noqa: BLE001 - no compiler, no headers: serve with torch's attention
-        log.warning("flywheel's CPU attention kernel could not be built (%s); using torch's attention",
+    except Exception as exc:  # noqa: BLE001 - no compiler, no headers: serve with torch's ops
+        log.warning("flywheel's CPU kernels could not be built (%s); using torch's attention and fbgemm",
                     str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
-        return None
-    return torch.ops.flywheel.decode_attention.default
+        return False
+    return True
 
 
 if __name__ == "__main__":  # `python -m flywheel.model.kernels`: build now (make install does), say how it went
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     op = decode_attention()
-    print("flywheel CPU attention kernel:", "built" if op is not None else
+    print("flywheel CPU kernels (attention, fp16 linear):", "built" if op is not None else
           "not used here (FLYWHEEL_KERNELS=off, or not an x86-64 CPU with AVX2)" if not enabled() else
           "could not be built: torch's attention will be used")

@@ -83,6 +83,22 @@ def fp16_weight(packed) -> torch.Tensor:
     return torch.ops.quantized.linear_unpack_fp16(packed)[0]
 
 
+def fp16_bias(packed) -> torch.Tensor | None:
+    """The packed layer's float32 bias (None if it has none)."""
+    return torch.ops.quantized.linear_unpack_fp16(packed)[1]
+
+
+def fp16_panels(packed) -> torch.Tensor:
+    """The packed float16 weights (N, K) laid out for flywheel's compiled fp16 Linear
+    (csrc/fp16_linear.cpp): panels of 8 outputs, (ceil(N / 8), K, 8) float16, outputs past N zero."""
+    weight = fp16_weight(packed).half()  # exact: the values are float16 already
+    n, k = weight.shape
+    blocks = -(-n // 8)
+    padded = weight.new_zeros(blocks * 8, k)
+    padded[:n] = weight
+    return padded.view(blocks, 8, k).transpose(1, 2).contiguous()
+
+
 class Fp16Linear(nn.Module):
     """A Linear whose weights are stored as float16; its input and output stay float32."""
 

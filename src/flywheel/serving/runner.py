@@ -14,8 +14,8 @@ Threads (CPU): a decode step of a few rows is a chain of small ops, and whether 
 across OpenMP workers pays depends on the precision and on the machine: on 2 idle cores, bench
 preset, int8 steps of 1-4 rows were as fast or slower on two threads (a single stream through the
 engine made 460-490 tokens/s on two against 580-600 on one), while fp16-weight ones were faster
-(batch 1: 0.66 against 0.74 ms; a single stream 1,340-1,360 against 1,205-1,210 tokens/s), since
-fbgemm's fp16 kernel splits even a one-row product. Wide steps gain from the split on an idle
+(batch 1: 0.26 against 0.34 ms; a single stream 2,370-2,380 against 2,240-2,290 tokens/s), since
+the compiled fp16 Linear splits even a one-row product (flywheel.model.decode). Wide steps gain from the split on an idle
 machine (batch 32, int8: 7.6 against 10.5 ms a step) but stall on a descheduled worker when another
 process or another model's engine holds a core. Only timing can tell, so a `ThreadTuner` per size
 class, narrow (at most `NARROW_BATCH` rows; one thread first) and wide (`WIDE_BATCH` rows or more;
@@ -44,6 +44,7 @@ import warnings
 
 import torch
 
+from flywheel.model import kernels
 from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
@@ -146,19 +147,21 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     below FP16_AUTO_MIN_PARAMS, fp16 weights below INT8_AUTO_MIN_PARAMS, int8 from there on.
 
     One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at positions 100-200;
-    the faster of 1 and 2 threads; the first two rows with the compiled attention kernel,
-    flywheel.model.kernels, the others measured before it, through SDPA, at 2 threads for 25.2M and
-    111M):
+    the faster of 1 and 2 threads; the first two rows with both compiled kernels, flywheel.model.kernels,
+    the others measured before them, through SDPA and fbgemm, at 2 threads for 25.2M and 111M):
 
-        1.05M (small preset)  batch 1: 0.32 / 0.44 / 0.80   batch 32:  2.67 /  2.39 /  2.80
-        3.4M  (bench preset)  batch 1: 0.86 / 0.51 / 0.86   batch 32:  4.69 /  3.61 /  3.60
+        1.05M (small preset)  batch 1: 0.32 / 0.22 / 0.81   batch 32:  2.85 /  2.54 /  2.90
+        3.3M  (bench preset)  batch 1: 0.79 / 0.33 / 0.98   batch 32:  5.50 /  3.79 /  3.40
         10.6M                 batch 1: 4.57 / 1.49 / 2.02   batch 32: 17.2  / 12.0  / 11.8
         25.2M                 batch 1: 9.61 / 2.59 / 2.99   batch 32: 31.4  / 22.6  / 18.1
         111M  (base preset)   batch 1: 32.8 / 8.40 / 7.44   batch  8: 54.4  / 18.8  / 14.9
 
-    Tiny models are all per-op overhead, where fp32 has the fewest and cheapest calls; from a few
+    Tiny models are all per-op overhead, where fp32 had the fewest and cheapest calls; from a few
     million parameters reading the weights dominates, and fp16 halves it with no activation
-    quantization. int8's per-row ops cost more than its smaller weights save until the weights
+    quantization. Since the compiled fp16 Linear, fp16 is the faster at 1.05M too; `auto` still
+    serves fp32 there (FP16_AUTO_MIN_PARAMS): lowering it would move every small model, the tests'
+    and the demo's, to fp16 weights (not done yet), and where the kernels cannot be built fbgemm's
+    one-row product is slower than fp32's. int8's per-row ops cost more than its smaller weights save until the weights
     outgrow the caches: it ties fp16 on batched steps at 10.6M and wins them at 25.2M, but wins
     single-row steps only at 111M (and not in every run: benchmarks/serving.py prints both)."""
     choice = requested
@@ -184,7 +187,9 @@ def param_bytes(config, precision: str) -> int:
     if precision == "int8":
         return embed * 4 + linear * 1 + config.vocab_size * config.n_embd  # + quantized lm_head copy
     if precision == "fp16":
-        return embed * 4 + (linear + config.vocab_size * config.n_embd) * 2  # + fp16 lm_head copy
+        half = (linear + config.vocab_size * config.n_embd) * 2  # + fp16 lm_head copy
+        # The compiled decode kernel keeps its own copy of the float16 weights, laid out in panels.
+        return embed * 4 + half * (2 if kernels.enabled() else 1)
     return (embed + linear) * (2 if precision == "bf16" else 4)
 
 
