@@ -8,7 +8,7 @@
   float16 weights for steps of a few rows, where fbgemm's float16 kernel is slow; same order of
   operations as fbgemm's, so the same numbers, bit for bit (tests/model/test_kernels.py).
 
-Both are compiled into one extension once per machine (about 15 s; the sources' hash names the build,
+Both are compiled into one extension once per machine (about 20 s; the sources' hash names the build,
 which torch keeps under TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once
 per process. Where it cannot be built (no C++ compiler) both are None, with one warning in the log,
 and the decoder uses torch's attention and fbgemm instead; FLYWHEEL_KERNELS=off asks for that on
