@@ -34,8 +34,8 @@ It does not change the GPT: training and `GPT.forward` (prefill, loss, the rewar
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
 `slots=slice(0, B)` / one prompt in one slot (tests/model/test_decode.py compares them). It works
 for fp32 and bf16 models and for models whose Linear layers `flywheel.model.quant` turned into int8
-or fp16-weight ones (it calls the same kernel calls as their modules). It knows no scheduling and
-no HTTP.
+or fp16-weight ones (it makes their modules' kernel calls, or for narrow fp16 products the compiled
+one, which gives the same numbers). It knows no scheduling and no HTTP.
 
     dec = Decoder(model, cache, mask_token=pad_id)
     logits = dec.decode(tokens, positions)    # lists of B ints -> (B, V) float32 logits
