@@ -15,14 +15,14 @@ across OpenMP workers pays depends on the precision and on the machine: on 2 idl
 preset, int8 steps of 1-4 rows were as fast or slower on two threads (a single stream through the
 engine made 460-490 tokens/s on two against 580-600 on one), while fp16-weight ones were faster
 (batch 1: 0.26 against 0.34 ms; a single stream 2,370-2,380 against 2,240-2,290 tokens/s), since
-the compiled fp16 Linear splits even a one-row product (flywheel.model.decode). Wide steps gain from the split on an idle
-machine (batch 32, int8: 7.6 against 10.5 ms a step) but stall on a descheduled worker when another
-process or another model's engine holds a core. Only timing can tell, so a `ThreadTuner` per size
-class, narrow (at most `NARROW_BATCH` rows; one thread first) and wide (`WIDE_BATCH` rows or more;
-the threads torch had when the first runner was built first), times a few steps at each candidate,
-keeps the faster for the next few hundred, then looks again. Switching costs milliseconds (the
-worker pool resizes), so between the two sizes the setting stays as it was, and the first step
-after a switch is not timed. A model is built on a passing thread (`on_passing_thread`): the OpenMP
+the compiled fp16 Linear splits even a one-row product (flywheel.model.decode). Wide steps gain
+from the split on an idle machine (batch 32, int8: 7.6 against 10.5 ms a step) but stall on a
+descheduled worker when another process or another model's engine holds a core. Only timing can
+tell, so a `ThreadTuner` per size class, narrow (at most `NARROW_BATCH` rows; one thread first) and
+wide (`WIDE_BATCH` rows or more; the threads torch had when the first runner was built first), times
+a few steps at each candidate, keeps the faster for the next few hundred, then looks again.
+Switching costs milliseconds (the worker pool resizes), so between the two sizes the setting stays
+as it was, and the first step after a switch is not timed. A model is built on a passing thread (`on_passing_thread`): the OpenMP
 team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
@@ -161,9 +161,10 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     quantization. Since the compiled fp16 Linear, fp16 is the faster at 1.05M too; `auto` still
     serves fp32 there (FP16_AUTO_MIN_PARAMS): lowering it would move every small model, the tests'
     and the demo's, to fp16 weights (not done yet), and where the kernels cannot be built fbgemm's
-    one-row product is slower than fp32's. int8's per-row ops cost more than its smaller weights save until the weights
-    outgrow the caches: it ties fp16 on batched steps at 10.6M and wins them at 25.2M, but wins
-    single-row steps only at 111M (and not in every run: benchmarks/serving.py prints both)."""
+    one-row product is slower than fp32's. int8's per-row ops cost more than its smaller weights
+    save until the weights outgrow the caches: it ties fp16 on batched steps at 10.6M and wins them
+    at 25.2M, but wins single-row steps only at 111M (and not in every run: benchmarks/serving.py
+    prints both)."""
     choice = requested
     if choice == "auto":
         choice = (meta.get("serving") or {}).get("precision", "auto")
