@@ -15,8 +15,8 @@ exports it with `flywheel.model.export.export_hf`. Then, with the same chat-form
   4. batch 1: one stream through the engine at each precision and HF, and the held-out loss of each
      precision against fp32
   5. on CPU, the int8 goal where `auto` serves int8: a 25.4M-parameter model (8 layers, width 512)
-     trained for a few seconds on the same text, one stream through the engine at fp32 and int8, and
-     the held-out loss of each (at the bench preset's 3.4M, int8's per-row quantization costs more
+     trained for under a minute on the same text, one stream through the engine at fp32 and int8, and
+     the held-out loss of each (at the bench preset's 3.3M, int8's per-row quantization costs more
      than its smaller weights save, and `auto` serves fp16 weights there instead)
 
 Both sides generate exactly the requested number of tokens (HF with `min_new_tokens`, the engine with
@@ -259,7 +259,8 @@ def main() -> None:
                 measure(lambda: hf_static_batch(hf, reqs, tok.pad_id, device), 1),
                 measure(lambda: hf_sequential(hf, one, device), args.single_repeats))
 
-    def engine_round(precision: str, with_loss: bool, model: str = "model", streams: bool = True):
+    def engine_round(precision: str, with_loss: bool, model: str = "model", streams: bool = True,
+                     loss_seqs: int | None = None):
         engine = on_passing_thread(engine_for, work / model, precision, device)
         try:
             # Warm-up: one whole run, so both thread tuners (runner.ThreadTuner) have settled, as in
@@ -267,36 +268,38 @@ def main() -> None:
             engine_streams(engine, reqs if streams else one)
             many = measure(lambda: engine_streams(engine, reqs), 1) if streams else None
             single = measure(lambda: engine_streams(engine, one), args.single_repeats)
-            # The 25.4M model's loss over 64 held-out sequences: a few seconds, not a minute.
             loss_q = on_passing_thread(heldout_loss, engine.runner.model, held_ids,
-                                       max_seqs=None if model == "model" else 64) if with_loss else None
+                                       max_seqs=loss_seqs) if with_loss else None
         finally:
             engine.close()
         return many, single, loss_q
 
     def best(a, b):
-        return a if b is None else (max(a[0], b[0]), max(a[1], b[1]))
+        """The better of two (wall, CPU) figures; None (not measured) gives way to the other."""
+        if a is None or b is None:
+            return a if b is None else b
+        return max(a[0], b[0]), max(a[1], b[1])
+
+    def keep(store: dict, precision: str, figures) -> None:
+        """Fold one round's (streams, single stream, loss) into store[precision]: the best speeds,
+        the loss of the round that measured it."""
+        old = store.get(precision, (None, None, None))
+        store[precision] = (best(figures[0], old[0]), best(figures[1], old[1]),
+                            old[2] if old[2] is not None else figures[2])
 
     hf_seq = hf_batch = hf_one = None
-    results: dict[str, list] = {}
-    mid: dict[str, list] = {}  # the 25.4M model's (single stream, loss) per precision
+    results: dict[str, tuple] = {}
+    mid: dict[str, tuple] = {}  # the 25.4M model's figures per precision (no 32 streams)
     mid_runs = quant == "int8" and args.mid_train_steps > 0
     for round_ in range(args.repeats):
         seq, batch, single_hf = on_passing_thread(baselines)  # its torch threads end with the thread
         hf_seq, hf_batch, hf_one = best(seq, hf_seq), best(batch, hf_batch), best(single_hf, hf_one)
         for precision in precisions:
-            streams, single, loss_q = engine_round(precision, with_loss=round_ == 0)
-            if precision in results:
-                results[precision][0] = best(streams, results[precision][0])
-                results[precision][1] = best(single, results[precision][1])
-            else:
-                results[precision] = [streams, single, loss_q]
+            keep(results, precision, engine_round(precision, with_loss=round_ == 0))
         for precision in ("fp32", "int8") if mid_runs else ():
-            _, single, loss_q = engine_round(precision, with_loss=round_ == 0, model="mid", streams=False)
-            if precision in mid:
-                mid[precision][0] = best(single, mid[precision][0])
-            else:
-                mid[precision] = [single, loss_q]
+            # Its loss over 64 held-out sequences: a few seconds, not a minute.
+            keep(mid, precision, engine_round(precision, with_loss=round_ == 0, model="mid", streams=False,
+                                              loss_seqs=64))
 
     print(f"\nload average after the measurements {_load()} (above the CPU count, the wall clock mostly "
           f"measures waiting and multi-threaded steps stall on descheduled workers)")
@@ -330,7 +333,7 @@ def main() -> None:
     goal("engine streams (fastest precision) / HF static batch 32", best_streams, hf_batch, 1.5)
     if mid_runs:  # on CPU the int8 goals are judged at the size `auto` serves int8 at (below)
         goal(f"{quant} / fp32, single stream", results[quant][1], results["fp32"][1], None,
-             "at 3.4M `auto` serves fp16 weights; the goal is judged at 25.4M below")
+             "at 3.3M `auto` serves fp16 weights; the goal is judged at 25.4M below")
     else:
         goal(f"{quant} / fp32, single stream", results[quant][1], results["fp32"][1], 1.5)
     for p in precisions[1:]:
@@ -341,7 +344,7 @@ def main() -> None:
         goal(f"engine single stream ({p}) / HF batch 1", results[p][1], hf_one, 4)
     print(f"  (fastest single stream: {best_single})")
     if mid_runs:
-        (fp_single, fp_loss), (q_single, q_loss) = mid["fp32"], mid["int8"]
+        (_, fp_single, fp_loss), (_, q_single, q_loss) = mid["fp32"], mid["int8"]
         change = (q_loss - fp_loss) / fp_loss * 100
         print(f"\n  25.4M model (trained {args.mid_train_steps} steps), one stream through the engine: fp32 "
               f"{fp_single[0]:.0f} tokens/s, int8 {q_single[0]:.0f}; held-out loss fp32 {fp_loss:.5f}, "
@@ -358,7 +361,7 @@ def main() -> None:
 def base_preset_steps(steps: int = 8, repeats: int = 3) -> tuple[float, float, float]:
     """Milliseconds per batch-1 decode step of the `base` preset, fp32, fp16 and int8 (best of `repeats`).
 
-    At the bench preset's 3.4M parameters a step is mostly per-op overhead, which int8's per-row
+    At the bench preset's 3.3M Linear parameters a step is mostly per-op overhead, which int8's per-row
     quantization adds to; at a size SageMaker's CPU instances would serve, reading the weights
     dominates and int8 reads a quarter of the bytes (fp16 half).
     """

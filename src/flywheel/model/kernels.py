@@ -91,4 +91,4 @@ if __name__ == "__main__":  # `python -m flywheel.model.kernels`: build now (mak
     op = decode_attention()
     print("flywheel CPU kernels (attention, fp16 linear):", "built" if op is not None else
           "not used here (FLYWHEEL_KERNELS=off, or not an x86-64 CPU with AVX2)" if not enabled() else
-          "could not be built: torch's attention will be used")
+          "could not be built: torch's attention and fbgemm will be used")

@@ -22,8 +22,8 @@ tell, so a `ThreadTuner` per size class, narrow (at most `NARROW_BATCH` rows; on
 wide (`WIDE_BATCH` rows or more; the threads torch had when the first runner was built first), times
 a few steps at each candidate, keeps the faster for the next few hundred, then looks again.
 Switching costs milliseconds (the worker pool resizes), so between the two sizes the setting stays
-as it was, and the first step after a switch is not timed. A model is built on a passing thread (`on_passing_thread`): the OpenMP
-team a loading thread leaves behind would slow every step.
+as it was, and the first step after a switch is not timed. A model is built on a passing thread
+(`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
 otherwise `auto` is bf16 on CUDA and, on CPU, by size (`resolve_precision` has the measured

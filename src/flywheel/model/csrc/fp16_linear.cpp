@@ -17,6 +17,9 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #if !defined(__x86_64__) || !defined(__AVX2__) || !defined(__FMA__) || !defined(__F16C__)
 #error "flywheel's fp16 linear kernel is x86-64 AVX2 + FMA + F16C code; kernels.py builds it only there"
 #endif
