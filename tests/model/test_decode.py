@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 
-from flywheel.model import GPT, KVCache, preset
+from flywheel.model import GPT, KVCache, kernels, preset
 from flywheel.model.decode import Decoder
 from flywheel.model.quant import Fp16Linear, Int8Linear, fp16_weight, quantize_fp16, quantize_int8
 
@@ -76,7 +76,17 @@ def test_unmasked_step_of_rows_at_one_position_equals_the_model_forward(compiled
         torch.testing.assert_close(dec.decode(tokens, positions), want, rtol=1e-5, atol=1e-5)
 
 
-def test_lean_decode_runs_int8_linears():
+@pytest.fixture(params=["kernel", "fbgemm"])
+def int8_path(request, monkeypatch):
+    """Int8 layers through flywheel's compiled int8 Linear (where this CPU runs it) or fbgemm's."""
+    if request.param == "fbgemm":
+        monkeypatch.setattr(kernels, "int8_linear", lambda: None)
+    elif kernels.int8_linear() is None:
+        pytest.skip("flywheel's int8 Linear does not run here (no kernels, or no AVX-512 VNNI)")
+    return request.param
+
+
+def test_lean_decode_runs_int8_linears(int8_path):
     torch.manual_seed(0)
     model = GPT(preset("debug", vocab_size=96)).eval()
     with warnings.catch_warnings():
@@ -89,12 +99,13 @@ def test_lean_decode_runs_int8_linears():
         torch.testing.assert_close(got, want, rtol=0.05, atol=0.05)
 
 
-def test_int8_linear_rows_do_not_depend_on_their_batch_and_stay_close_to_float():
+def test_int8_linear_rows_do_not_depend_on_their_batch_and_stay_close_to_float(int8_path):
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 48)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         q = Int8Linear(linear)
+    assert (q.kernel is not None) == (int8_path == "kernel")
     x = torch.randn(9, 64)
     x[3] *= 40  # one row far larger than the rest: a per-tensor scale would coarsen every other row
     together = q(x)

@@ -1,5 +1,6 @@
 """flywheel's compiled CPU kernels for decode steps, built here: the attention (equal to SDPA, rows
-independent) and the fp16-weight Linear (fbgemm's numbers, bit for bit)."""
+independent), the fp16-weight Linear (fbgemm's numbers, bit for bit) and the int8 Linear (its
+per-row formula written in torch, bit for bit; on CPUs with AVX-512 VNNI)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ import torch.nn.functional as F
 
 from flywheel.model import GPT, KVCache, kernels, preset
 from flywheel.model.decode import FP16_KERNEL_MAX_ROWS, Decoder
-from flywheel.model.quant import fp16_bias, fp16_linear, fp16_panels, pack_fp16, quantize_fp16
+from flywheel.model.quant import (
+    Int8Linear,
+    fp16_bias,
+    fp16_linear,
+    fp16_panels,
+    int8_panels,
+    pack_fp16,
+    quantize_fp16,
+    quantize_int8,
+)
 
 pytestmark = pytest.mark.skipif(not kernels.enabled(), reason="FLYWHEEL_KERNELS=off, or not an x86-64 CPU "
                                                               "with AVX2: torch's attention only")
@@ -192,3 +202,83 @@ def test_the_decoder_runs_fp16_layers_narrow_steps_through_it_with_the_same_logi
     for rows in (1, FP16_KERNEL_MAX_ROWS, 12):  # 12: past the kernel's rows, fbgemm in both
         tokens, positions = list(range(3, 3 + rows)), list(range(8, 8 + rows))
         assert torch.equal(fast.decode(tokens, positions), plain.decode(tokens, positions))
+
+
+@pytest.fixture(scope="module")
+def int8_op():
+    assert kernels.decode_attention() is not None, "the kernels did not build: a C++ compiler is needed"
+    op = kernels.int8_linear()
+    if op is None:
+        pytest.skip("this CPU has no AVX-512 VNNI: int8 layers run on fbgemm")
+    return op
+
+
+def _int8_formula(x, qweight, scales, bias):
+    """csrc/int8_linear.cpp's arithmetic in torch: each row on its own scale, exact integer sums."""
+    m = x.abs().amax(dim=1, keepdim=True)
+    inv = torch.where(m > 0, torch.full_like(m, 127.0) / m, torch.zeros_like(m))
+    q = torch.round(x * inv).long() + 128  # round half to even, as the kernel's conversion does
+    raw = (q @ qweight.long().T - 128 * qweight.long().sum(dim=1)).int().float()
+    y = raw * ((m / 127.0) * scales)
+    return y if bias is None else y + bias
+
+
+def _int8_weights(N, K, gen):
+    weight = torch.randn(N, K, generator=gen)
+    scales = weight.abs().amax(dim=1) / 127
+    return torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
+
+
+# N 517 and 12: a last panel of 5 and 12 outputs; K 1023 and 13: not a multiple of the 4 bytes VNNI sums.
+@pytest.mark.parametrize(("K", "N"), [(256, 768), (1024, 256), (1023, 517), (13, 12)])
+def test_int8_linear_computes_its_formula_bit_for_bit_for_any_rows_and_threads(int8_op, K, N):
+    gen = torch.Generator().manual_seed(K + N)
+    qweight, scales = _int8_weights(N, K, gen)
+    operands = int8_panels(qweight, scales)
+    bias = torch.randn(N, generator=gen)
+    x = torch.randn(37, K, generator=gen) * 3
+    x[5] *= 50  # a row far larger than the rest changes no other row's scale
+    x[6] = 0  # a row of zeros: the bias alone
+    want = _int8_formula(x, qweight, scales, bias)
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for rows in (1, 3, 4, 7, 37):  # one row, whole and partial groups of four
+                got = int8_op(x[:rows], *operands, bias, N)
+                assert got.shape == (rows, N)
+                assert torch.equal(got, want[:rows]), (threads, rows)
+            assert torch.equal(int8_op(x[6:7], *operands, bias, N)[0], bias)
+            assert torch.equal(int8_op(x[:4], *operands, None, N), _int8_formula(x[:4], qweight, scales, None))
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_int8_linear_refuses_bad_input_with_the_reason(int8_op):
+    qweight, scales = _int8_weights(20, 32, torch.Generator().manual_seed(0))
+    panels, comp, wscale = int8_panels(qweight, scales)
+    with pytest.raises(RuntimeError, match="contiguous"):
+        int8_op(torch.randn(32, 2).t(), panels, comp, wscale, None, 20)
+    with pytest.raises(RuntimeError, match=r"panels: \(ceil\(N / 16\), ceil\(K / 4\), 64\) int8"):
+        int8_op(torch.randn(2, 36), panels, comp, wscale, None, 20)
+    with pytest.raises(RuntimeError, match=r"comp: \(ceil\(N / 16\) \* 16,\) int32"):
+        int8_op(torch.randn(2, 32), panels, comp.long(), wscale, None, 20)
+    with pytest.raises(RuntimeError, match=r"bias: \(N,\) float32"):
+        int8_op(torch.randn(2, 32), panels, comp, wscale, torch.zeros(19), 20)
+
+
+def test_int8_layers_run_through_it_in_the_module_and_the_decode_step(int8_op):
+    torch.manual_seed(0)
+    model = GPT(preset("debug", vocab_size=96)).eval()
+    linear = torch.nn.Linear(64, 48)
+    layer = Int8Linear(linear)
+    assert layer.kernel is not None and layer.packed is None
+    x = torch.randn(5, 64)
+    assert torch.equal(layer(x), int8_op(x, *layer.kernel, layer.bias, 48))
+    float_logits = model(torch.tensor([[5, 9, 2]]))[0, -1]
+    qmodel = quantize_int8(model)
+    dec = Decoder(qmodel, KVCache.allocate(qmodel.config, 1, 64), mask_token=0)
+    assert dec.layers[0][2][0] is int8_op
+    logits = dec.prefill(0, [5, 9, 2], 0)
+    assert torch.isinf(logits[0])  # the output layer's padding mask survives the kernel's bias
+    torch.testing.assert_close(logits[1:], float_logits[1:].detach(), rtol=0.05, atol=0.05)

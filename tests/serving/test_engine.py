@@ -237,8 +237,9 @@ def test_batched_sampling_draws_from_the_filtered_distribution():
     assert (draw(1.0, 1, 1.0) == 0).all() and (draw(2.0, 0, 1e-6) == 0).all()
 
 
-def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size():
-    from flywheel.model import preset
+@pytest.mark.parametrize("int8_kernel", [True, False])
+def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size(int8_kernel, monkeypatch):
+    from flywheel.model import kernels, preset
     from flywheel.serving.runner import (
         FP16_AUTO_MIN_PARAMS,
         INT8_AUTO_MIN_PARAMS,
@@ -246,11 +247,13 @@ def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size():
         resolve_precision,
     )
 
+    # Where flywheel's compiled int8 Linear runs (AVX-512 VNNI) or not: only whether it exists is read.
+    monkeypatch.setattr(kernels, "int8_linear", (lambda: object()) if int8_kernel else (lambda: None))
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     tiny, bench, base = preset("debug"), preset("bench"), preset("base")
     assert linear_params(tiny) < FP16_AUTO_MIN_PARAMS <= linear_params(bench) < INT8_AUTO_MIN_PARAMS <= linear_params(base)
     assert resolve_precision("auto", {}, cpu, tiny) == "fp32"
-    assert resolve_precision("auto", {}, cpu, bench) == "fp16"
+    assert resolve_precision("auto", {}, cpu, bench) == ("int8" if int8_kernel else "fp16")
     assert resolve_precision("auto", {}, cpu, base) == "int8"
     assert resolve_precision("auto", {}, cuda, tiny) == "bf16"
     assert resolve_precision("int8", {}, cuda, base) == "bf16"  # fbgemm's kernels are CPU-only

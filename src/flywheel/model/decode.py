@@ -56,7 +56,6 @@ from flywheel.model.quant import (
     fp16_linear,
     fp16_panels,
     fp16_weight,
-    int8_linear,
     pack_fp16,
 )
 
@@ -82,7 +81,7 @@ def _linear(module: nn.Module, bias: torch.Tensor | None = None, fp16_op=None):
         own = None if module.bias is None else module.bias.detach()
         return F.linear, (module.weight.detach(), own if bias is None else bias)
     if isinstance(module, Int8Linear):
-        return int8_linear, (module.packed, module.bias if bias is None else bias, module.anchor)
+        return module.call(bias)
     if isinstance(module, Fp16Linear):  # its bias is packed with the weights: repack for another
         packed = module.packed if bias is None else pack_fp16(fp16_weight(module.packed), bias)
         if fp16_op is not None:

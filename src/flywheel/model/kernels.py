@@ -7,16 +7,20 @@
 - `fp16_linear()` is `torch.ops.flywheel.fp16_linear` (csrc/fp16_linear.cpp): a Linear layer over
   float16 weights for steps of a few rows, where fbgemm's float16 kernel is slow; same order of
   operations as fbgemm's, so the same numbers, bit for bit (tests/model/test_kernels.py).
+- `int8_linear()` is `torch.ops.flywheel.int8_linear` (csrc/int8_linear.cpp): a Linear layer over int8
+  weights that quantizes each input row on its own scale inside the call (flywheel.model.quant), on
+  CPUs with AVX-512 VNNI only; None elsewhere, where fbgemm's int8 kernel runs instead.
 
-Both are compiled into one extension once per machine (about 20 s; the sources' hash names the build,
+All three are compiled into one extension once per machine (about 20 s; the sources' hash names the build,
 which torch keeps under TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once
 per process. Where it cannot be built (no C++ compiler) both are None, with one warning in the log,
 and the decoder uses torch's attention and fbgemm instead; FLYWHEEL_KERNELS=off asks for that on
 purpose.
 
 They are x86-64 code for AVX2 with FMA and F16C (every x86 CPU SageMaker offers has all three), so
-an image built on one instance type runs on another; other CPUs (Graviton, say: never measured) use
-torch's ops.
+an image built on one instance type runs on another; the int8 Linear's AVX-512 functions run only
+where the CPU says it has AVX-512 VNNI (Cascade Lake and later Xeons, AMD Zen 4). Other CPUs
+(Graviton, say: never measured) use torch's ops.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SOURCES = [Path(__file__).resolve().parent / "csrc" / name for name in ("decode_attention.cpp", "fp16_linear.cpp")]
+SOURCES = [Path(__file__).resolve().parent / "csrc" / name
+           for name in ("decode_attention.cpp", "fp16_linear.cpp", "int8_linear.cpp")]
 _X86 = platform.machine().lower() in ("x86_64", "amd64")
 _lock = threading.Lock()
 _loaded: dict[str, object] = {}
@@ -52,6 +57,14 @@ def fp16_linear():
     """The compiled float16-weight Linear op, `op(x, panels, bias, n)` (panels from
     `flywheel.model.quant.fp16_panels`), or None, as `decode_attention`."""
     return _op("fp16_linear")
+
+
+def int8_linear():
+    """The compiled int8 Linear op, `op(x, panels, comp, wscale, bias, n)` (operands from
+    `flywheel.model.quant.int8_panels`), or None: as `decode_attention`, and also on CPUs without
+    AVX-512 VNNI."""
+    op = _op("int8_linear")
+    return op if op is not None and torch.ops.flywheel.int8_linear_supported() else None
 
 
 def _op(name: str):
@@ -89,6 +102,8 @@ def _build():
 if __name__ == "__main__":  # `python -m flywheel.model.kernels`: build now (make install does), say how it went
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     op = decode_attention()
-    print("flywheel CPU kernels (attention, fp16 linear):", "built" if op is not None else
+    print("flywheel CPU kernels (attention, fp16 linear, int8 linear):",
+          ("built" + ("" if int8_linear() else "; this CPU has no AVX-512 VNNI, so int8 runs on fbgemm"))
+          if op is not None else
           "not used here (FLYWHEEL_KERNELS=off, or not an x86-64 CPU with AVX2)" if not enabled() else
           "could not be built: torch's attention and fbgemm will be used")

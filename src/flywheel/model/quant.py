@@ -30,6 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from flywheel.model import kernels
+
 _DYNAMIC = torch.ops.quantized.linear_dynamic.default
 # x (N, K) float32 through packed float16 weights (bias packed with them) -> (N, M) float32: the op
 # itself, no Python wrapper, as the decode step calls it 17 times a step at the bench preset.
@@ -47,7 +49,13 @@ def int8_linear(x: torch.Tensor, packed, bias: torch.Tensor | None, anchor: torc
 
 
 class Int8Linear(nn.Module):
-    """A Linear whose weights are int8 per output channel and whose input is quantized per row."""
+    """A Linear whose weights are int8 per output channel and whose input is quantized per row.
+
+    Where flywheel's compiled int8 Linear runs (`kernels.int8_linear()`: AVX-512 VNNI), the layer
+    keeps only its operands (`int8_panels`) and every call, this module's and the decode step's, goes
+    through it; elsewhere fbgemm's packed weights and `int8_linear`. Either way the whole process
+    computes one set of numbers, so a prefill and the decode steps after it agree.
+    """
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
@@ -57,19 +65,50 @@ class Int8Linear(nn.Module):
         scales = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127).double()
         zeros = torch.zeros(weight.shape[0], dtype=torch.long)
         qweight = torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8)
-        self.packed = torch.ops.quantized.linear_prepack(qweight, None)
+        self.kernel = None  # (panels, comp, wscale) for the compiled op, or None: fbgemm
+        self.packed = None
+        if kernels.int8_linear() is not None:
+            self.kernel = int8_panels(qweight.int_repr(), scales.float())
+        else:
+            self.packed = torch.ops.quantized.linear_prepack(qweight, None)
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         anchor = torch.zeros(1, linear.in_features)
         anchor[0, 0], anchor[0, 1] = 1.0, -1.0
         self.register_buffer("anchor", anchor)
 
+    def call(self, bias: torch.Tensor | None = None):
+        """(fn, operands): `fn(x, *operands)` runs this layer on rows x (N, K), with `bias` for its own if given."""
+        bias = self.bias if bias is None else bias
+        if self.kernel is not None:
+            return torch.ops.flywheel.int8_linear.default, (*self.kernel, bias, self.out_features)
+        return int8_linear, (self.packed, bias, self.anchor)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).float()
-        return int8_linear(flat, self.packed, self.bias, self.anchor).view(*x.shape[:-1], self.out_features)
+        flat = x.reshape(-1, self.in_features).float().contiguous()
+        fn, operands = self.call()
+        return fn(flat, *operands).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8 rows"
+        kind = "flywheel's kernel" if self.kernel is not None else "fbgemm"
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 rows ({kind})"
+
+
+def int8_panels(qweight: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Int8 weights (N, K) and their per-output scales (N,) as flywheel's compiled int8 Linear reads
+    them (csrc/int8_linear.cpp): panels (ceil(N / 16), ceil(K / 4), 64) int8, each 64 bytes 4
+    consecutive k of 16 outputs; comp, 128 times each output's weight sum (the unsigned activations'
+    zero point), int32; and the scales, float32; outputs past N and k past K are zero."""
+    n, k = qweight.shape
+    blocks, groups = -(-n // 16), -(-k // 4)
+    padded = qweight.new_zeros(blocks * 16, groups * 4)
+    padded[:n, :k] = qweight
+    panels = padded.view(blocks, 16, groups, 4).permute(0, 2, 1, 3).contiguous().view(blocks, groups, 64)
+    comp = torch.zeros(blocks * 16, dtype=torch.int32)
+    comp[:n] = 128 * qweight.sum(dim=1, dtype=torch.int32)
+    wscale = torch.zeros(blocks * 16)
+    wscale[:n] = scales
+    return panels, comp, wscale
 
 
 def pack_fp16(weight: torch.Tensor, bias: torch.Tensor | None):

@@ -11,28 +11,30 @@ a compiled kernel, `flywheel.model.kernels`). The engine keeps its running seque
 0..B-1 so the decode step reads the cache as a view: no gather per step.
 
 Threads (CPU): a decode step of a few rows is a chain of small ops, and whether splitting them
-across OpenMP workers pays depends on the precision and on the machine: on 2 idle cores, bench
-preset, int8 steps of 1-4 rows were as fast or slower on two threads (a single stream through the
-engine made 460-490 tokens/s on two against 580-600 on one), while fp16-weight ones were faster
-(batch 1: 0.26 against 0.34 ms; a single stream 2,370-2,380 against 2,240-2,290 tokens/s), since
-the compiled fp16 Linear splits even a one-row product (flywheel.model.decode). Wide steps gain
-from the split on an idle machine (batch 32, int8: 7.6 against 10.5 ms a step) but stall on a
-descheduled worker when another process or another model's engine holds a core. Only timing can
-tell, so a `ThreadTuner` per size class, narrow (at most `NARROW_BATCH` rows; one thread first) and
-wide (`WIDE_BATCH` rows or more; the threads torch had when the first runner was built first), times
-a few steps at each candidate, keeps the faster for the next few hundred, then looks again.
+across OpenMP workers pays depends on the precision, the kernels and the machine: on 2 idle cores,
+bench preset, int8 steps of 1-4 rows through fbgemm were as fast or slower on two threads (a single
+stream through the engine made 460-490 tokens/s on two against 580-600 on one), while through
+flywheel's compiled Linears, which split even a one-row product (flywheel.model.decode), two were
+faster: a single stream 2,370-2,380 against 2,240-2,290 tokens/s at fp16, 3,490-3,530 against
+3,130 at int8. Wide steps gain from the split on an idle machine (batch 32, int8 through fbgemm:
+7.6 against 10.5 ms a step) but stall on a descheduled worker when another process or another
+model's engine holds a core. Only timing can tell, so a `ThreadTuner` per size class, narrow (at
+most `NARROW_BATCH` rows; one thread first) and wide (`WIDE_BATCH` rows or more; the threads torch
+had when the first runner was built first), times a few steps at each candidate, keeps the faster
+for the next few hundred, then looks again.
 Switching costs milliseconds (the worker pool resizes), so between the two sizes the setting stays
 as it was, and the first step after a switch is not timed. A model is built on a passing thread
 (`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
-otherwise `auto` is bf16 on CUDA and, on CPU, by size (`resolve_precision` has the measured
-crossovers): fp32 for tiny models, fp16 weights (`flywheel.model.quant`: fbgemm's float16 weights,
-float32 activations) for a few million parameters up, int8 (int8 weights, each token's activations
-quantized on their own scale, so a row's result never depends on its batch) for tens of millions
-up. benchmarks/serving.py prints all three at the bench preset, int8 against fp32 through the engine
-on a trained 25.4M model, and one decode step of each at the base preset's 111M. Knows no HTTP and
-no scheduling.
+otherwise `auto` is bf16 on CUDA and, on CPU, by size and by what this CPU runs (`resolve_precision`
+has the measured crossovers): fp32 for tiny models; from a few million parameters up, int8 (int8
+weights, each token's activations quantized on their own scale, so a row's result never depends on
+its batch) where flywheel's compiled int8 Linear runs (AVX-512 VNNI), else fp16 weights
+(`flywheel.model.quant`: float16 weights, float32 activations) up to tens of millions and fbgemm's
+int8 from there. benchmarks/serving.py prints all three at the bench preset, int8 against fp32
+through the engine on a trained 25.4M model, and one decode step of each at the base preset's 111M.
+Knows no HTTP and no scheduling.
 """
 
 from __future__ import annotations
@@ -132,8 +134,8 @@ class ThreadTuner:
                 self._probing, self._held = None, 0
 
 
-FP16_AUTO_MIN_PARAMS = 2_000_000  # `auto` on CPU: fp32 below this many Linear parameters, fp16 weights from here
-INT8_AUTO_MIN_PARAMS = 20_000_000  # ... and int8 from here on
+FP16_AUTO_MIN_PARAMS = 2_000_000  # `auto` on CPU: fp32 below this many Linear parameters, a quantized precision from here
+INT8_AUTO_MIN_PARAMS = 20_000_000  # ... int8 from here on even where fbgemm runs it (no AVX-512 VNNI), fp16 weights below
 
 
 def linear_params(config) -> int:
@@ -144,27 +146,28 @@ def linear_params(config) -> int:
 def resolve_precision(requested: str, meta: dict, device: torch.device, config=None) -> str:
     """The precision a model is served at: the request (FLYWHEEL_PRECISION), else the artifact's
     `serving.precision`, else `auto`: bf16 on CUDA; on CPU by the model's Linear parameters, fp32
-    below FP16_AUTO_MIN_PARAMS, fp16 weights below INT8_AUTO_MIN_PARAMS, int8 from there on.
+    below FP16_AUTO_MIN_PARAMS, and from there int8 where flywheel's compiled int8 Linear runs
+    (`kernels.int8_linear()`), else fp16 weights below INT8_AUTO_MIN_PARAMS and int8 from there on.
 
-    One decode step on 2 cores, ms, fp32 / fp16 / int8 (random weights, rows at positions 100-200;
-    the faster of 1 and 2 threads; the first two rows with both compiled kernels, flywheel.model.kernels,
-    the others measured before them, through SDPA and fbgemm, at 2 threads for 25.2M and 111M):
+    One decode step on 2 cores (AMD EPYC with AVX-512 VNNI), ms, fp32 / fp16 / int8, with flywheel's
+    compiled kernels (random weights, rows at positions 100-200; the faster of 1 and 2 threads):
 
-        1.05M (small preset)  batch 1: 0.32 / 0.22 / 0.81   batch 32:  2.85 /  2.54 /  2.90
-        3.3M  (bench preset)  batch 1: 0.79 / 0.33 / 0.98   batch 32:  5.50 /  3.79 /  3.40
-        10.6M                 batch 1: 4.57 / 1.49 / 2.02   batch 32: 17.2  / 12.0  / 11.8
-        25.2M                 batch 1: 9.61 / 2.59 / 2.99   batch 32: 31.4  / 22.6  / 18.1
-        111M  (base preset)   batch 1: 32.8 / 8.40 / 7.44   batch  8: 54.4  / 18.8  / 14.9
+        1.05M (small preset)  batch 1: 0.31 / 0.21 / 0.20   batch 32:  2.23 /  2.09 /  1.49
+        3.3M  (bench preset)  batch 1: 0.73 / 0.27 / 0.24   batch 32:  4.70 /  3.82 /  2.50
+        10.8M                 batch 1: 4.62 / 0.70 / 0.53   batch 32: 13.9  /  8.84 /  5.76
+        25.4M                 batch 1: 9.04 / 1.66 / 0.88   batch 32: 28.0  / 17.4  / 10.5
+        111M  (base preset)   batch 1: 32.0 / 8.07 / 4.87   batch  8: 52.7  / 18.7  /  8.64
 
-    Tiny models are all per-op overhead, where fp32 had the fewest and cheapest calls; from a few
-    million parameters reading the weights dominates, and fp16 halves it with no activation
-    quantization. Since the compiled fp16 Linear, fp16 is the faster at 1.05M too; `auto` still
-    serves fp32 there (FP16_AUTO_MIN_PARAMS): lowering it would move every small model, the tests'
-    and the demo's, to fp16 weights (not done yet), and where the kernels cannot be built fbgemm's
-    one-row product is slower than fp32's. int8's per-row ops cost more than its smaller weights
-    save until the weights outgrow the caches: it ties fp16 on batched steps at 10.6M and wins them
-    at 25.2M, but wins single-row steps only at 111M (and not in every run: benchmarks/serving.py
-    prints both)."""
+    Tiny models are all per-op overhead; from a few million parameters reading the weights
+    dominates, and the compiled int8 Linear reads a quarter of fp32's bytes and quantizes each row
+    inside the same call. Where it does not run, int8 goes through fbgemm plus six torch calls a layer
+    to keep rows independent (flywheel.model.quant), which cost more than its smaller weights save
+    until the weights outgrow the caches. Measured that way (before the compiled int8 Linear, fp16
+    through fbgemm from 10.6M), int8 was the slower below 10M (bench batch 1: 0.98 against fp16's
+    0.33 ms), tied fp16 on batched steps at 10.6M (11.8 / 12.0 ms) and won them at 25.2M
+    (18.1 / 22.6), but won single rows only at 111M (7.44 / 8.40): hence fp16 below 20M there.
+    `auto` keeps fp32 below 2M, where fp16 and int8 are faster too (1.05M above), so that the tests'
+    and the demo's small models keep float arithmetic."""
     choice = requested
     if choice == "auto":
         choice = (meta.get("serving") or {}).get("precision", "auto")
@@ -173,7 +176,12 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
             choice = "bf16"
         else:
             size = linear_params(config) if config is not None else INT8_AUTO_MIN_PARAMS
-            choice = "fp32" if size < FP16_AUTO_MIN_PARAMS else "fp16" if size < INT8_AUTO_MIN_PARAMS else "int8"
+            if size < FP16_AUTO_MIN_PARAMS:
+                choice = "fp32"
+            elif size >= INT8_AUTO_MIN_PARAMS or kernels.int8_linear() is not None:
+                choice = "int8"
+            else:
+                choice = "fp16"
     if choice in ("int8", "fp16") and device.type != "cpu":
         choice = "bf16"  # fbgemm's int8 and fp16-weight kernels are CPU-only; bf16 is the GPU's cheap precision
     if choice not in ("fp32", "fp16", "int8", "bf16"):
