@@ -32,9 +32,9 @@ def op():
     return built
 
 
-def _layer(N, H, S, D, seed=0):
+def _layer(N, H, S, D, seed=0, dtype=torch.float32):
     """One layer's keys and values over every slot, as the decoder passes them: views of a (2, L, N, H, S, D) cache."""
-    kv = torch.randn(2, 2, N, H, S, D, generator=torch.Generator().manual_seed(seed))
+    kv = torch.randn(2, 2, N, H, S, D, generator=torch.Generator().manual_seed(seed)).to(dtype)
     return kv[0, 1], kv[1, 1]
 
 
@@ -48,18 +48,21 @@ def _sdpa(q, k, v, n):
     return F.scaled_dot_product_attention(q[:, None], k[:, :n], v[:, :n])[:, 0]
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])  # the cache's; float16 under int8 / fp16
 @pytest.mark.parametrize("D", [12, 16, 40, 64])  # 12 and 40: a tail past the 8-wide lanes
-def test_writes_the_new_key_and_value_then_equals_sdpa_over_each_rows_own_positions(op, D):
+def test_writes_the_new_key_and_value_then_equals_sdpa_over_each_rows_own_positions(op, D, dtype):
     B, H, S = 5, 3, 40
-    k, v = _layer(B + 2, H, S, D)
+    k, v = _layer(B + 2, H, S, D, dtype=dtype)
     before_k, before_v = k.clone(), v.clone()
     qkv = torch.randn(B, 3, H, D)  # query, new key, new value: the fused projection's output
     last = [0, 39, 17, 5, 38]
     got = op(qkv, k, v, _rows(last), D ** -0.5)
     assert got.shape == (B, H, D) and got.dtype == torch.float32
     for b in range(B):
-        assert torch.equal(k[b, :, last[b]], qkv[b, 1]) and torch.equal(v[b, :, last[b]], qkv[b, 2])
-        torch.testing.assert_close(got[b], _sdpa(qkv[b, 0], k[b], v[b], last[b] + 1), rtol=1e-5, atol=1e-6)
+        # Written as torch rounds them to the cache's type, and attended over exactly those values.
+        assert torch.equal(k[b, :, last[b]], qkv[b, 1].to(dtype)) and torch.equal(v[b, :, last[b]], qkv[b, 2].to(dtype))
+        want = _sdpa(qkv[b, 0], k[b].float(), v[b].float(), last[b] + 1)
+        torch.testing.assert_close(got[b], want, rtol=1e-5, atol=1e-6)
     # Nothing else in the cache moved.
     for b in range(B):
         before_k[b, :, last[b]], before_v[b, :, last[b]] = qkv[b, 1], qkv[b, 2]
@@ -116,6 +119,8 @@ def test_bad_input_is_refused_with_the_reason(op):
         op(qkv, k, v, _rows([3, 4], [3, 0], [2, 0]), 1.0)
     with pytest.raises(RuntimeError, match="float32"):
         op(qkv.double(), k, v, _rows([3, 4]), 1.0)
+    with pytest.raises(RuntimeError, match="both float32 or both float16"):
+        op(qkv, k, v.half(), _rows([3, 4]), 1.0)
     with pytest.raises(RuntimeError, match=r"\(3, B\) int64"):
         op(qkv, k, v, _rows([3, 4]).int(), 1.0)
 
@@ -124,6 +129,7 @@ def test_the_decoder_attends_through_it_on_a_float32_cpu_cache(op):
     model = GPT(preset("debug", vocab_size=96)).eval()
     assert Decoder(model, KVCache.allocate(model.config, 2))._attend is op
     assert Decoder(model, KVCache.allocate(model.config, 2), compiled=False)._attend is None
+    assert Decoder(model, KVCache.allocate(model.config, 2, dtype=torch.float16))._attend is op
     bf16 = GPT(preset("debug", vocab_size=96)).to(torch.bfloat16).eval()
     assert Decoder(bf16, KVCache.allocate(bf16.config, 2, dtype=torch.bfloat16))._attend is None
 
@@ -282,3 +288,27 @@ def test_int8_layers_run_through_it_in_the_module_and_the_decode_step(int8_op):
     logits = dec.prefill(0, [5, 9, 2], 0)
     assert torch.isinf(logits[0])  # the output layer's padding mask survives the kernel's bias
     torch.testing.assert_close(logits[1:], float_logits[1:].detach(), rtol=0.05, atol=0.05)
+
+
+def test_a_float16_cache_gives_the_same_steps_through_the_kernel_and_sdpa_and_keeps_rows_independent(op):
+    """The CPU's quantized precisions keep keys and values as float16 (serving.runner.cache_dtype): a
+    prefill writes them through torch, a step through the kernel, both rounded the same way."""
+    torch.manual_seed(0)
+    model = quantize_int8(GPT(preset("debug", vocab_size=96)).eval())
+    decoders = [Decoder(model, KVCache.allocate(model.config, 6, 64, dtype=torch.float16), mask_token=0,
+                        compiled=compiled) for compiled in (True, False)]
+    wide = Decoder(model, KVCache.allocate(model.config, 6, 64), mask_token=0)
+    assert decoders[0]._attend is op and decoders[1]._attend is None
+    prompts = [list(range(1, 6 + 3 * slot)) for slot in range(4)]
+    for dec in (*decoders, wide):
+        for slot, ids in enumerate(prompts):
+            dec.prefill(slot, ids, 0)
+    tokens, positions = [7, 8, 9, 10], [len(ids) for ids in prompts]
+    fast, plain, full = (dec.decode(tokens, positions) for dec in (*decoders, wide))
+    torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)  # kernel and SDPA: float order only
+    assert torch.equal(decoders[0].cache.kv, decoders[1].cache.kv)  # the same float16 values written
+    torch.testing.assert_close(fast, full, rtol=0.02, atol=0.02)  # float16 keys move logits a little
+    for row in range(4):  # a row alone in a step (moved to slot 0) gives its batched logits, bit for bit
+        alone = Decoder(model, KVCache.allocate(model.config, 1, 64, dtype=torch.float16), mask_token=0)
+        alone.prefill(0, prompts[row], 0)
+        assert torch.equal(alone.decode([tokens[row]], [positions[row]])[0], fast[row])

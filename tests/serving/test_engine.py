@@ -185,6 +185,14 @@ def test_other_precisions_run_the_same_engine(tiny_artifact, precision):
     settings = EngineSettings(max_batch=2, precision=precision)
     runner = ModelRunner(artifact, 2 + settings.prefix_slots, precision, device="cpu")
     assert runner.precision == precision
+    # Keys and values: bf16 with bf16; float16 under int8 and fp16 where the compiled attention reads
+    # it (float32 without it); and the memory budget counts what was allocated.
+    from flywheel.model import kernels
+    from flywheel.serving.runner import cache_bytes
+
+    half = torch.float16 if kernels.decode_attention() is not None else torch.float32
+    assert runner.cache.kv.dtype == {"bf16": torch.bfloat16}.get(precision, half)
+    assert cache_bytes(artifact.config, runner.n_slots, precision) == runner.cache.kv.nbytes
     engine = Engine(runner, artifact.tokenizer, settings, name="p", version=artifact.version)
     try:
         answer = engine.generate(chat("precision", max_tokens=6, n=2))

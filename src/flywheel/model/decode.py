@@ -7,7 +7,8 @@ round trips) than in arithmetic. `Decoder` reads the GPT's weights once into fla
 no `nn.Module` calls, index tensors built once per step rather than once per layer, the pad logit
 masked through the output layer's bias, and keys and values written with one flat index per step.
 
-Attention. A one-token step over a float32 cache on the CPU goes through flywheel's compiled kernel
+Attention. A one-token step over a float32 or float16 cache on the CPU (float16: the quantized
+precisions' keys and values, serving.runner.cache_dtype) goes through flywheel's compiled kernel
 (`flywheel.model.kernels`, csrc/decode_attention.cpp), which writes the step's keys and values into
 the cache and attends: each row reads its own positions only, straight from the cache, with no mask,
 no transposes and no separate write. torch's SDPA on the same step reads every row up to the longest
@@ -19,7 +20,8 @@ and 0.50 ms. A shared prefix (the system policy the engine copies into every cha
 is read from its one copy in the prefix slot instead of each row's: 32 rows sharing 56 positions,
 3.49-3.71 against 3.81-4.39 ms a step. Prefill (many tokens), CUDA, bf16 caches and machines where
 the kernel cannot be built use SDPA, with the keys and values written by one flat index per step
-and one mask per step shared by every layer; a matmul-softmax-matmul in Python was no faster than
+(rounded to a float16 cache's type, as the kernel rounds them, and widened again for SDPA layer by
+layer) and one mask per step shared by every layer; a matmul-softmax-matmul in Python was no faster than
 SDPA (bench preset, 32 streams). (How many threads a step runs on is the serving runner's choice:
 narrow steps one, wide ones timed.)
 
@@ -112,7 +114,9 @@ class Decoder:
         tr = model.transformer
         self.wte, self.wpe = tr.wte.weight.detach(), tr.wpe.weight.detach()
         self.dtype = self.wte.dtype
-        self._cast = cache.kv.dtype != self.dtype  # never, as the runner allocates it; kept general
+        # A cache narrower than the activations (float16 under the CPU's quantized precisions) is
+        # written rounded and widened where attention reads it.
+        self._cast = cache.kv.dtype != self.dtype
         # fp16-weight layers' narrow products through the compiled kernel, where it builds (CPU only).
         fp16_op = kernels.fp16_linear() if compiled and cache.kv.device.type == "cpu" else None
         self.layers = []
@@ -134,10 +138,11 @@ class Decoder:
             head_bias[mask_token] = float("-inf")
         self.lm_head = _linear(model.lm_head, head_bias, fp16_op)
         self.device = self.wte.device
-        # One-token steps over a float32 cache on the CPU attend through flywheel's compiled kernel
+        # One-token steps over a float32 or float16 cache on the CPU attend through flywheel's compiled kernel
         # (flywheel.model.kernels) where it builds; everything else through torch's SDPA.
         self._attend = None
-        if compiled and cache.kv.device.type == "cpu" and cache.kv.dtype == self.dtype == torch.float32:
+        if (compiled and cache.kv.device.type == "cpu" and self.dtype == torch.float32
+                and cache.kv.dtype in (torch.float32, torch.float16)):
             self._attend = kernels.decode_attention()
         self._scale = self.head_dim ** -0.5
 
@@ -208,8 +213,6 @@ class Decoder:
             # The rows' keys and values up to `span`, every layer: (L, B, H, span, D) views, no copy.
             keys = self.cache.kv[0, :, first_slot:last_slot, :, :span]
             values = self.cache.kv[1, :, first_slot:last_slot, :, :span]
-            if self._cast:
-                keys, values = keys.to(self.dtype), values.to(self.dtype)
             # A query at position p sees keys 0..p of its own row; later entries of its slot are stale.
             # One additive mask (B, 1, T, span) for every layer and head.
             mask = None
@@ -234,8 +237,10 @@ class Decoder:
                 new = qkv[:, :, 1:].reshape(B * T * 2 * H, D)
                 rows.index_put_((write_rows[layer],), new.to(rows.dtype) if cast else new)
                 q = qkv[:, :, 0].transpose(1, 2)  # (B, H, T, D)
-                y = F.scaled_dot_product_attention(q, keys[layer], values[layer],
-                                                   attn_mask=mask).transpose(1, 2).reshape(B * T, C)
+                k_l, v_l = keys[layer], values[layer]
+                if cast:  # a float16 cache under float32 activations: widened after this step's write
+                    k_l, v_l = k_l.to(self.dtype), v_l.to(self.dtype)
+                y = F.scaled_dot_product_attention(q, k_l, v_l, attn_mask=mask).transpose(1, 2).reshape(B * T, C)
             x = x + lin(y, proj)
             h = torch.layer_norm(x, (C,), w2, b2, eps)
             x = x + lin(F.gelu(lin(h, fc), approximate="tanh"), fc_proj)

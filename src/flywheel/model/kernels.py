@@ -1,7 +1,7 @@
 """Compiled CPU kernels for the decode step, built on first use by torch's C++ extension loader.
 
 - `decode_attention()` is `torch.ops.flywheel.decode_attention` (csrc/decode_attention.cpp): a decode
-  step's attention over a float32 KV cache, which first writes the step's keys and values into it;
+  step's attention over a float32 or float16 KV cache, which first writes the step's keys and values into it;
   each row reads only its own positions (a shared prefix from its one copy), in a fixed order of
   float operations, so a row's result never depends on its batch.
 - `fp16_linear()` is `torch.ops.flywheel.fp16_linear` (csrc/fp16_linear.cpp): a Linear layer over

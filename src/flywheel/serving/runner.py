@@ -32,9 +32,10 @@ has the measured crossovers): fp32 for tiny models; from a few million parameter
 weights, each token's activations quantized on their own scale, so a row's result never depends on
 its batch) where flywheel's compiled int8 Linear runs (AVX-512 VNNI), else fp16 weights
 (`flywheel.model.quant`: float16 weights, float32 activations) up to tens of millions and fbgemm's
-int8 from there. benchmarks/serving.py prints all three at the bench preset, int8 against fp32
-through the engine on a trained 25.4M model, and one decode step of each at the base preset's 111M.
-Knows no HTTP and no scheduling.
+int8 from there. Under fp16 and int8 the KV cache holds float16 (`cache_dtype`).
+benchmarks/serving.py prints all three at the bench preset, int8 against fp32 through the engine on
+a trained 25.4M model, and one decode step of each at the base preset's 111M. Knows no HTTP and no
+scheduling.
 """
 
 from __future__ import annotations
@@ -202,8 +203,31 @@ def param_bytes(config, precision: str) -> int:
     return (embed + linear) * (2 if precision == "bf16" else 4)
 
 
+def cache_dtype(precision: str) -> torch.dtype:
+    """The KV cache's element type: bf16 with bf16 (CUDA); float16 under the CPU's quantized
+    precisions where the compiled attention reads it, float32 otherwise.
+
+    A wide decode step streams every row's cached keys and values once per layer, and at 32 rows
+    they outgrow the CPU's caches before the weights do: bench preset, 2 cores, 32 rows at positions
+    160-199, the attention of one layer took 150-160 us with its cache alone in L3 and 355-385 us
+    with four layers' (69 MB) cycling through it, 270-280 us with those in float16 (alternate runs).
+    A whole int8 step of 32 rows: 2.55-2.84 against 2.04-2.41 ms; 32 concurrent streams through the
+    engine, two engines alternating 5 rounds on a busy machine: 4,519-6,395 against 5,235-7,435
+    tokens/s, each round 8-31% faster with float16 (fp16 weights: 1-10%). A prefill pays for
+    widening what it attends to (60 tokens: 2.90 against 2.74 ms). Keys and values are rounded to
+    float16 once, as they are written; queries, scores and sums stay float32. The cache takes half
+    the memory too, so the memory budget holds more models. fp32 models keep a float32 cache, so
+    their steps compute what `GPT.forward` does.
+    """
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision in ("fp16", "int8") and kernels.decode_attention() is not None:
+        return torch.float16
+    return torch.float32
+
+
 def cache_bytes(config, n_slots: int, precision: str) -> int:
-    per = 2 if precision == "bf16" else 4
+    per = cache_dtype(precision).itemsize
     return 2 * config.n_layer * n_slots * config.block_size * config.n_embd * per
 
 
@@ -223,8 +247,7 @@ class ModelRunner:
         elif self.precision == "bf16":
             model = model.to(torch.bfloat16)
         self.model = model.to(self.device)
-        cache_dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
-        self.cache = KVCache.allocate(self.config, n_slots, device=self.device, dtype=cache_dtype)
+        self.cache = KVCache.allocate(self.config, n_slots, device=self.device, dtype=cache_dtype(self.precision))
         self.max_len = self.cache.max_len
         self.pad_id = artifact.tokenizer.pad_id
         # The lean step (flywheel.model.decode) runs prefill and decode; padding is never a real

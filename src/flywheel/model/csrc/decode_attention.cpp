@@ -1,4 +1,5 @@
-// One-token (decode-step) attention over a float32 KV cache, on the CPU: the flywheel::decode_attention op.
+// One-token (decode-step) attention over a float32 or float16 KV cache, on the CPU: the
+// flywheel::decode_attention op.
 //
 // Row b, head h: this step's key and value into the cache at position last[b], then
 // softmax(q[b, h] . k[b, h, j] * scale) over j = 0..last[b] and the weighted sum of v[b, h, j].
@@ -34,15 +35,22 @@ constexpr int64_t kSerialValues = 1 << 16;
 // a row's logits never depend on its batch or its prefix slot.
 constexpr int64_t kLanes = 8;
 
-inline float dot(const float* q, const float* k, int64_t D) {
+// Cached values are float32, or float16 widened on load (F16C): exact either way.
+inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 load8(const at::Half* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <typename T>
+inline float dot(const float* q, const T* k, int64_t D) {
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();  // two chains: half the FMA latency
   int64_t d = 0;
   for (; d + 2 * kLanes <= D; d += 2 * kLanes) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
-    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + kLanes), _mm256_loadu_ps(k + d + kLanes), a1);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + d), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + kLanes), load8(k + d + kLanes), a1);
   }
   if (d + kLanes <= D) {
-    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(k + d), a0);
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), load8(k + d), a0);
     d += kLanes;
   }
   __m128 x = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
@@ -50,22 +58,24 @@ inline float dot(const float* q, const float* k, int64_t D) {
   x = _mm_add_ps(x, _mm_movehl_ps(x, x));
   x = _mm_add_ss(x, _mm_shuffle_ps(x, x, 1));
   float s = _mm_cvtss_f32(x);
-  for (; d < D; ++d) s = std::fma(q[d], k[d], s);  // a head_dim that is not a multiple of 8
+  for (; d < D; ++d) s = std::fma(q[d], static_cast<float>(k[d]), s);  // a head_dim that is not a multiple of 8
   return s;
 }
 
-inline void axpy(float p, const float* v, float* out, int64_t D) {
+template <typename T>
+inline void axpy(float p, const T* v, float* out, int64_t D) {
   const __m256 pp = _mm256_set1_ps(p);
   int64_t d = 0;
   for (; d + kLanes <= D; d += kLanes) {
-    _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pp, _mm256_loadu_ps(v + d), _mm256_loadu_ps(out + d)));
+    _mm256_storeu_ps(out + d, _mm256_fmadd_ps(pp, load8(v + d), _mm256_loadu_ps(out + d)));
   }
-  for (; d < D; ++d) out[d] = std::fma(p, v[d], out[d]);
+  for (; d < D; ++d) out[d] = std::fma(p, static_cast<float>(v[d]), out[d]);
 }
 
 // One (row, head): scores over positions 0..n-1, the first m of them read from the shared prefix's
 // keys and values (pk, pv) and the rest from the row's own (k, v); a softmax; the weighted values.
-void attend_one(const float* q, const float* pk, const float* pv, const float* k, const float* v, int64_t m,
+template <typename T>
+void attend_one(const float* q, const T* pk, const T* pv, const T* k, const T* v, int64_t m,
                 int64_t n, int64_t D, int64_t k_step, int64_t v_step, float scale, float* scores, float* out) {
   float top = -INFINITY;
   for (int64_t j = 0; j < n; ++j) {
@@ -86,9 +96,41 @@ void attend_one(const float* q, const float* pk, const float* pv, const float* k
   for (int64_t d = 0; d < D; ++d) out[d] *= inv;
 }
 
+// The writes and the attention of every (row, head), split across torch's threads.
+template <typename T>
+void attend_all(const at::Tensor& qkv, T* kp, T* vp, const at::Tensor& k, const at::Tensor& v, const int64_t* last,
+                int64_t longest, double scale, at::Tensor& out) {
+  const int64_t B = qkv.size(0), H = qkv.size(2), D = qkv.size(3);
+  const int64_t* prefix_slot = last + B;
+  const int64_t* prefix_len = last + 2 * B;
+  const float* xp = qkv.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  const int64_t xs0 = qkv.stride(0), xs1 = qkv.stride(1), xs2 = qkv.stride(2);
+  const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);
+  const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
+  const float fscale = static_cast<float>(scale);
+  const int64_t per_head = 2 * longest * D;
+  const int64_t grain = B * H * per_head < kSerialValues ? B * H + 1 : std::max<int64_t>(1, kSerialValues / 8 / per_head);
+  at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
+    std::vector<float> scores(longest);
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / H, h = i % H;
+      const float* x = xp + b * xs0 + h * xs2;  // the query; + xs1: the new key, + 2 * xs1: the new value
+      T* kr = kp + b * ks0 + h * ks1;
+      T* vr = vp + b * vs0 + h * vs1;
+      std::transform(x + xs1, x + xs1 + D, kr + last[b] * ks2, [](float f) { return static_cast<T>(f); });
+      std::transform(x + 2 * xs1, x + 2 * xs1 + D, vr + last[b] * vs2, [](float f) { return static_cast<T>(f); });
+      const int64_t m = prefix_len[b], p = m ? prefix_slot[b] : b;
+      attend_one(x, kp + p * ks0 + h * ks1, vp + p * vs0 + h * vs1, kr, vr, m, last[b] + 1, D, ks2, vs2, fscale,
+                 scores.data(), op + i * D);
+    }
+  });
+}
+
 // qkv (B, 3, H, D) float32: each row's query, new key and new value (the fused projection as it is);
-// k and v (N, H, S, D) float32, one layer's cache over every slot, unit stride on D; row b lives in
-// slot b. rows (3, B) int64: each row's newest position (in [0, S)), the slot that holds its shared
+// k and v (N, H, S, D), one layer's cache over every slot, unit stride on D, float32 or float16 (the
+// new key and value rounded to nearest even, as torch's conversion rounds, so a prefill's writes and
+// a step's agree); row b lives in slot b. rows (3, B) int64: each row's newest position (in [0, S)), the slot that holds its shared
 // prefix, and that prefix's length (0: none; else below the newest position). Writes each row's new
 // key and value into its slot at its newest position, then attends: returns (B, H, D) float32.
 // The prefix slot and the row's own slot hold the same values there (the engine copied them): reading
@@ -100,8 +142,9 @@ at::Tensor decode_attention(const at::Tensor& qkv, at::Tensor& k, at::Tensor& v,
               "decode_attention runs on the CPU");
   TORCH_CHECK(qkv.dim() == 4 && qkv.size(1) == 3 && k.dim() == 4 && v.dim() == 4,
               "decode_attention: qkv (B, 3, H, D), k and v (N, H, S, D)");
-  TORCH_CHECK(qkv.scalar_type() == at::kFloat && k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat,
-              "decode_attention: qkv, k and v must be float32");
+  TORCH_CHECK(qkv.scalar_type() == at::kFloat, "decode_attention: qkv must be float32");
+  TORCH_CHECK((k.scalar_type() == at::kFloat || k.scalar_type() == at::kHalf) && v.scalar_type() == k.scalar_type(),
+              "decode_attention: k and v must be both float32 or both float16");
   const int64_t B = qkv.size(0), H = qkv.size(2), D = qkv.size(3), N = k.size(0), S = k.size(2);
   TORCH_CHECK(k.sizes() == v.sizes() && k.size(1) == H && k.size(3) == D && N >= B,
               "decode_attention: k and v must be (N, H, S, D), N >= B, for qkv (B, 3, H, D)");
@@ -124,30 +167,11 @@ at::Tensor decode_attention(const at::Tensor& qkv, at::Tensor& k, at::Tensor& v,
     longest = std::max(longest, last[b] + 1);
   }
   at::Tensor out = at::empty({B, H, D}, qkv.options().memory_format(at::MemoryFormat::Contiguous));
-  const float* xp = qkv.data_ptr<float>();
-  float* kp = k.data_ptr<float>();
-  float* vp = v.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  const int64_t xs0 = qkv.stride(0), xs1 = qkv.stride(1), xs2 = qkv.stride(2);
-  const int64_t ks0 = k.stride(0), ks1 = k.stride(1), ks2 = k.stride(2);
-  const int64_t vs0 = v.stride(0), vs1 = v.stride(1), vs2 = v.stride(2);
-  const float fscale = static_cast<float>(scale);
-  const int64_t per_head = 2 * longest * D;
-  const int64_t grain = B * H * per_head < kSerialValues ? B * H + 1 : std::max<int64_t>(1, kSerialValues / 8 / per_head);
-  at::parallel_for(0, B * H, grain, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(longest);
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / H, h = i % H;
-      const float* x = xp + b * xs0 + h * xs2;  // the query; + xs1: the new key, + 2 * xs1: the new value
-      float* kr = kp + b * ks0 + h * ks1;
-      float* vr = vp + b * vs0 + h * vs1;
-      std::copy(x + xs1, x + xs1 + D, kr + last[b] * ks2);
-      std::copy(x + 2 * xs1, x + 2 * xs1 + D, vr + last[b] * vs2);
-      const int64_t m = prefix_len[b], p = m ? prefix_slot[b] : b;
-      attend_one(x, kp + p * ks0 + h * ks1, vp + p * vs0 + h * vs1, kr, vr, m, last[b] + 1, D, ks2, vs2, fscale,
-                 scores.data(), op + i * D);
-    }
-  });
+  if (k.scalar_type() == at::kHalf) {
+    attend_all(qkv, k.data_ptr<at::Half>(), v.data_ptr<at::Half>(), k, v, last, longest, scale, out);
+  } else {
+    attend_all(qkv, k.data_ptr<float>(), v.data_ptr<float>(), k, v, last, longest, scale, out);
+  }
   return out;
 }
 
