@@ -319,7 +319,7 @@ def main() -> None:
     fp_loss = results["fp32"][2]
     changes = {p: (results[p][2] - fp_loss) / fp_loss * 100 for p in precisions[1:]}
     print("\n  held-out loss (nats/token): fp32 " + ", ".join(
-        [f"{fp_loss:.5f}"] + [f"{p} {results[p][2]:.5f} ({changes[p]:+.3f}%)" for p in precisions[1:]]))
+        [f"{fp_loss:.6f}"] + [f"{p} {results[p][2]:.6f} ({changes[p]:+.4f}%)" for p in precisions[1:]]))
 
     def goal(name, num, den, target, aside=""):
         wall, cpu = num[0] / den[0], num[1] / den[1]
@@ -350,8 +350,8 @@ def main() -> None:
         (_, fp_single, fp_loss), (_, q_single, q_loss) = mid["fp32"], mid["int8"]
         change = (q_loss - fp_loss) / fp_loss * 100
         print(f"\n  25.4M model (trained {args.mid_train_steps} steps), one stream through the engine: fp32 "
-              f"{fp_single[0]:.0f} tokens/s, int8 {q_single[0]:.0f}; held-out loss fp32 {fp_loss:.5f}, "
-              f"int8 {q_loss:.5f}")
+              f"{fp_single[0]:.0f} tokens/s, int8 {q_single[0]:.0f}; held-out loss fp32 {fp_loss:.6f}, "
+              f"int8 {q_loss:.6f}")
         goal("int8 / fp32, single stream, 25.4M", q_single, fp_single, 1.5)
         print(f"  {'int8 held-out loss change, 25.4M':<58} {change:+6.2f}%  "
               f"(goal <= +2%: {'meets' if change <= 2 else 'MISSES'})")
