@@ -222,7 +222,8 @@ def int8_op():
 def _int8_formula(x, qweight, scales, bias):
     """csrc/int8_linear.cpp's arithmetic in torch: each row on its own scale, exact integer sums."""
     m = x.abs().amax(dim=1, keepdim=True)
-    inv = torch.where(m > 0, torch.full_like(m, 127.0) / m, torch.zeros_like(m))
+    inv = torch.full_like(m, 127.0) / m
+    inv = torch.where((m > 0) & inv.isfinite(), inv, torch.zeros_like(m))  # tiny rows: all zero point
     q = torch.round(x * inv).long() + 128  # round half to even, as the kernel's conversion does
     raw = (q @ qweight.long().T - 128 * qweight.long().sum(dim=1)).int().float()
     y = raw * ((m / 127.0) * scales)
@@ -245,6 +246,7 @@ def test_int8_linear_computes_its_formula_bit_for_bit_for_any_rows_and_threads(i
     x = torch.randn(37, K, generator=gen) * 3
     x[5] *= 50  # a row far larger than the rest changes no other row's scale
     x[6] = 0  # a row of zeros: the bias alone
+    x[7] *= 1e-38  # too small for 127 / max to be finite: the bias alone too
     want = _int8_formula(x, qweight, scales, bias)
     before = torch.get_num_threads()
     try:
@@ -254,10 +256,21 @@ def test_int8_linear_computes_its_formula_bit_for_bit_for_any_rows_and_threads(i
                 got = int8_op(x[:rows], *operands, bias, N)
                 assert got.shape == (rows, N)
                 assert torch.equal(got, want[:rows]), (threads, rows)
-            assert torch.equal(int8_op(x[6:7], *operands, bias, N)[0], bias)
+            assert torch.equal(int8_op(x[6:8], *operands, bias, N), bias.expand(2, N))
             assert torch.equal(int8_op(x[:4], *operands, None, N), _int8_formula(x[:4], qweight, scales, None))
     finally:
         torch.set_num_threads(before)
+
+
+def test_int8_linear_gives_nan_for_a_row_with_nan_or_infinity_wherever_it_sits(int8_op):
+    qweight, scales = _int8_weights(20, 37, torch.Generator().manual_seed(1))
+    operands = int8_panels(qweight, scales)
+    for k in (0, 3, 19, 36):  # in a whole 16-wide vector and in the last, partial one
+        for bad in (float("nan"), float("inf"), float("-inf")):
+            x = torch.ones(3, 37)
+            x[1, k] = bad
+            y = int8_op(x, *operands, None, 20)
+            assert y[1].isnan().all() and y[[0, 2]].isfinite().all(), (k, bad)
 
 
 def test_int8_linear_refuses_bad_input_with_the_reason(int8_op):
@@ -271,6 +284,9 @@ def test_int8_linear_refuses_bad_input_with_the_reason(int8_op):
         int8_op(torch.randn(2, 32), panels, comp.long(), wscale, None, 20)
     with pytest.raises(RuntimeError, match=r"bias: \(N,\) float32"):
         int8_op(torch.randn(2, 32), panels, comp, wscale, torch.zeros(19), 20)
+    wide_q, wide_s = _int8_weights(16, 65537, torch.Generator().manual_seed(0))
+    with pytest.raises(RuntimeError, match="past the 65,536 inputs"):
+        int8_op(torch.randn(1, 65537), *int8_panels(wide_q, wide_s), None, 16)
 
 
 def test_int8_layers_run_through_it_in_the_module_and_the_decode_step(int8_op):

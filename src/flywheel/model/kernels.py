@@ -13,7 +13,7 @@
 
 All three are compiled into one extension once per machine (about 20 s; the sources' hash names the build,
 which torch keeps under TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once
-per process. Where it cannot be built (no C++ compiler) both are None, with one warning in the log,
+per process. Where it cannot be built (no C++ compiler) all three are None, with one warning in the log,
 and the decoder uses torch's attention and fbgemm instead; FLYWHEEL_KERNELS=off asks for that on
 purpose.
 

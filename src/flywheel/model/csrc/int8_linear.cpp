@@ -10,7 +10,8 @@
 // per layer). Here one call does it all:
 //
 //   1. each row: m = max |x[k]|; q[k] = round(x[k] * (127 / m)) + 128, an unsigned byte in [1, 255]
-//      (round to nearest, ties to even; a row of zeros is all 128);
+//      (round to nearest, ties to even; a row of zeros, or one too small for 127 / m to be finite,
+//      is all 128; a row with a NaN or an infinity gives NaN outputs);
 //   2. acc[j] = sum over k of q[k] * w[j][k] in int32 (exact, in any order), through VPDPBUSD
 //      (unsigned byte times signed byte, four at a time);
 //   3. y[j] = float(acc[j] - 128 * sum_k w[j][k]) * ((m / 127) * scale[j]) + b[j], each a single
@@ -33,6 +34,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #if !defined(__x86_64__)
 #error "flywheel's int8 linear kernel is x86-64 code; kernels.py builds it only there"
@@ -51,23 +53,36 @@ bool supported() {
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
 }
 
-// Step 1 for one row: its bytes q[0..K4) (k past K: 128, the zero point) and its scale m / 127.
+// Step 1 for one row: its bytes q[0..K4) (k past K: 128, the zero point) and its scale m / 127. The
+// last partial vector runs masked through the same instructions, so every k is rounded alike. A row
+// whose largest magnitude is 0 or too small for 127 / m to be finite quantizes to all 128 (the output
+// is the bias); a row holding a NaN or an infinity gets a NaN scale, so its outputs are NaN, as a
+// float Linear's would be.
 VNNI void quantize_row(const float* x, int64_t K, int64_t K4, uint8_t* q, float* scale) {
   __m512 vmax = _mm512_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) vmax = _mm512_max_ps(vmax, _mm512_abs_ps(_mm512_loadu_ps(x + k)));
-  float m = _mm512_reduce_max_ps(vmax);
-  for (; k < K; ++k) m = std::max(m, std::fabs(x[k]));
-  const float inv = m > 0.f ? 127.f / m : 0.f;
-  *scale = m / 127.f;
-  const __m512 vinv = _mm512_set1_ps(inv);
-  const __m512i zero_point = _mm512_set1_epi32(128);
-  for (k = 0; k + 16 <= K; k += 16) {  // cvtps rounds to nearest even, as nearbyint does below
-    const __m512i v = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + k), vinv)), zero_point);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + k), _mm512_cvtusepi32_epi8(v));
+  __mmask16 bad = 0;
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 in = K - k >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(in, x + k);
+    bad |= _mm512_cmp_ps_mask(_mm512_sub_ps(v, v), _mm512_setzero_ps(), _CMP_NEQ_UQ);  // NaN or +-inf
+    vmax = _mm512_max_ps(vmax, _mm512_abs_ps(v));
   }
-  for (; k < K; ++k) q[k] = static_cast<uint8_t>(static_cast<int32_t>(std::nearbyint(x[k] * inv)) + 128);
-  for (; k < K4; ++k) q[k] = 128;
+  const float m = _mm512_reduce_max_ps(vmax);
+  const float inv = 127.f / m;
+  const bool usable = m > 0.f && std::isfinite(inv);
+  *scale = bad ? std::numeric_limits<float>::quiet_NaN() : m / 127.f;
+  const __m512 vinv = _mm512_set1_ps(usable && !bad ? inv : 0.f);
+  const __m512i zero_point = _mm512_set1_epi32(128);
+  for (int64_t k = 0; k < K4; k += 16) {  // lanes past K load 0, which quantizes to the zero point
+    const __mmask16 in = K - k >= 16 ? static_cast<__mmask16>(0xFFFF)
+                         : K > k      ? static_cast<__mmask16>((1u << (K - k)) - 1)
+                                      : static_cast<__mmask16>(0);
+    const __mmask16 out = K4 - k >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (K4 - k)) - 1);
+    const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(in, x + k), vinv);
+    // Rounds to nearest even (the default MXCSR mode), |v| <= 127.00002 so within [-127, 127].
+    const __m512i b = _mm512_add_epi32(_mm512_cvtps_epi32(v), zero_point);
+    _mm512_mask_cvtusepi32_storeu_epi8(q + k, out, b);
+  }
 }
 
 // Step 2 for R rows by P panels: acc[r * P + p] = the int32 sums of row r against panel p's 16 outputs.
@@ -165,6 +180,8 @@ at::Tensor int8_linear(const at::Tensor& x, const at::Tensor& panels, const at::
                 "bias: (N,) float32");
     b = bias->data_ptr<float>();
   }
+  // 255 * 127 * K must fit an int32 sum.
+  TORCH_CHECK(K <= 65536, "flywheel::int8_linear: K = ", K, " is past the 65,536 inputs its int32 sums can hold");
   const int64_t G = panels.size(1), K4 = 4 * G;
   auto q = at::empty({B, K4}, x.options().dtype(at::kByte));
   auto rscale = at::empty({B}, x.options());
