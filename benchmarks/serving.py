@@ -17,7 +17,7 @@ exports it with `flywheel.model.export.export_hf`. Then, with the same chat-form
   5. on CPU, the int8 goal at a size `auto` serves int8 on every CPU: a 25.4M-parameter model (8
      layers, width 512) trained for under a minute on the same text, one stream through the engine at
      fp32 and int8, and the held-out loss of each. (At the bench preset's 3.3M, `auto` serves int8
-     only where flywheel's compiled int8 Linear runs, on AVX-512 VNNI; through fbgemm, int8's per-row
+     only where flywheel's compiled int8 Linear is built; through fbgemm, int8's per-row
      quantization costs more than its smaller weights save there, and `auto` serves fp16 weights.)
 
 Both sides generate exactly the requested number of tokens (HF with `min_new_tokens`, the engine with
@@ -212,7 +212,7 @@ def main() -> None:
     int8_kernel = kernels.int8_linear() is not None
     print(f"device {device}, torch threads {torch.get_num_threads()}, quantized precision {quant}, "
           f"{os.cpu_count()} CPUs, load average {_load()}; CPU decode-step attention: {attention}; "
-          f"CPU int8 Linear: {'flywheel compiled (AVX-512 VNNI)' if int8_kernel else 'fbgemm'}")
+          f"CPU int8 Linear: {f'flywheel compiled, {kernels.int8_bits()}-bit activations' if int8_kernel else 'fbgemm'}")
 
     # Every torch phase runs on a thread that ends with it (`on_passing_thread`): a thread that ran
     # OpenMP regions keeps its worker team, and a second live team slows every small region of the

@@ -82,7 +82,7 @@ def int8_path(request, monkeypatch):
     if request.param == "fbgemm":
         monkeypatch.setattr(kernels, "int8_linear", lambda: None)
     elif kernels.int8_linear() is None:
-        pytest.skip("flywheel's int8 Linear does not run here (no kernels, or no AVX-512 VNNI)")
+        pytest.skip("flywheel's int8 Linear is not built here (FLYWHEEL_KERNELS=off, no compiler, or not x86-64)")
     return request.param
 
 

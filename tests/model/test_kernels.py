@@ -1,6 +1,7 @@
 """flywheel's compiled CPU kernels for decode steps, built here: the attention (equal to SDPA, rows
 independent), the fp16-weight Linear (fbgemm's numbers, bit for bit) and the int8 Linear (its
-per-row formula written in torch, bit for bit; on CPUs with AVX-512 VNNI)."""
+per-row formula written in torch, bit for bit: 7-bit activations, and 8-bit on CPUs with AVX-512
+VNNI)."""
 
 from __future__ import annotations
 
@@ -211,22 +212,30 @@ def test_the_decoder_runs_fp16_layers_narrow_steps_through_it_with_the_same_logi
 
 
 @pytest.fixture(scope="module")
-def int8_op():
-    assert kernels.decode_attention() is not None, "the kernels did not build: a C++ compiler is needed"
+def int8_kernel():
     op = kernels.int8_linear()
-    if op is None:
-        pytest.skip("this CPU has no AVX-512 VNNI: int8 layers run on fbgemm")
+    assert op is not None, "the kernels did not build (see the warning in the log): a C++ compiler is needed"
     return op
 
 
-def _int8_formula(x, qweight, scales, bias):
+# Both variants: 7-bit activations (AVX2, any CPU here) and 8-bit (AVX-512 VNNI, where this CPU has it).
+@pytest.fixture(params=[7, 8])
+def int8_op(request, int8_kernel):
+    bits = request.param
+    if bits == 8 and kernels.int8_bits() != 8:
+        pytest.skip("this CPU has no AVX-512 VNNI: the 8-bit variant does not run here")
+    return lambda x, panels, colsum, wscale, bias, n: int8_kernel(x, panels, colsum, wscale, bias, n, bits), bits
+
+
+def _int8_formula(x, qweight, scales, bias, bits):
     """csrc/int8_linear.cpp's arithmetic in torch: each row on its own scale, exact integer sums."""
+    levels, zero = (127.0, 128) if bits == 8 else (63.0, 64)
     m = x.abs().amax(dim=1, keepdim=True)
-    inv = torch.full_like(m, 127.0) / m
+    inv = torch.full_like(m, levels) / m
     inv = torch.where((m > 0) & inv.isfinite(), inv, torch.zeros_like(m))  # tiny rows: all zero point
-    q = torch.round(x * inv).long() + 128  # round half to even, as the kernel's conversion does
-    raw = (q @ qweight.long().T - 128 * qweight.long().sum(dim=1)).int().float()
-    y = raw * ((m / 127.0) * scales)
+    q = torch.round(x * inv).long() + zero  # round half to even, as the kernel's conversion does
+    raw = (q @ qweight.long().T - zero * qweight.long().sum(dim=1)).int().float()
+    y = raw * ((m / levels) * scales)
     return y if bias is None else y + bias
 
 
@@ -236,71 +245,83 @@ def _int8_weights(N, K, gen):
     return torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8), scales
 
 
-# N 517 and 12: a last panel of 5 and 12 outputs; K 1023 and 13: not a multiple of the 4 bytes VNNI sums.
+# N 517 and 12: a last panel of 5 and 12 outputs; K 1023 and 13: not a multiple of the 4 bytes summed at once.
 @pytest.mark.parametrize(("K", "N"), [(256, 768), (1024, 256), (1023, 517), (13, 12)])
 def test_int8_linear_computes_its_formula_bit_for_bit_for_any_rows_and_threads(int8_op, K, N):
+    op, bits = int8_op
     gen = torch.Generator().manual_seed(K + N)
     qweight, scales = _int8_weights(N, K, gen)
+    qweight[0] = 127  # the largest pair sums: 7-bit activations keep them below int16 saturation
+    qweight[1] = -127
     operands = int8_panels(qweight, scales)
     bias = torch.randn(N, generator=gen)
     x = torch.randn(37, K, generator=gen) * 3
     x[5] *= 50  # a row far larger than the rest changes no other row's scale
     x[6] = 0  # a row of zeros: the bias alone
-    x[7] *= 1e-38  # too small for 127 / max to be finite: the bias alone too
-    want = _int8_formula(x, qweight, scales, bias)
+    x[7] *= 1e-38  # too small for L / max to be finite: the bias alone too
+    x[8] = x[8].abs()  # every activation at or above the zero point, against the all-127 weights
+    x[9] = 1.0  # every activation at the top code: against the all-127 weights, the largest pair sums
+    want = _int8_formula(x, qweight, scales, bias, bits)
     before = torch.get_num_threads()
     try:
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            for rows in (1, 3, 4, 7, 37):  # one row, whole and partial groups of four
-                got = int8_op(x[:rows], *operands, bias, N)
+            for rows in (1, 3, 4, 7, 37):  # one row, whole and partial groups of two and four
+                got = op(x[:rows], *operands, bias, N)
                 assert got.shape == (rows, N)
                 assert torch.equal(got, want[:rows]), (threads, rows)
-            assert torch.equal(int8_op(x[6:8], *operands, bias, N), bias.expand(2, N))
-            assert torch.equal(int8_op(x[:4], *operands, None, N), _int8_formula(x[:4], qweight, scales, None))
+            assert torch.equal(op(x[6:8], *operands, bias, N), bias.expand(2, N))
+            assert torch.equal(op(x[:4], *operands, None, N), _int8_formula(x[:4], qweight, scales, None, bits))
     finally:
         torch.set_num_threads(before)
+    # Close to the float product: 8 bits within about 1% of a row's largest output, 7 within 2%.
+    exact = x @ (qweight.float() * scales[:, None]).T + bias
+    rel = ((want - exact).abs().amax(dim=1) / exact.abs().amax(dim=1))[[0, 1, 2, 3, 4, 5, 8, 9]]
+    assert float(rel.max()) < (0.02 if bits == 8 else 0.04)
 
 
 def test_int8_linear_gives_nan_for_a_row_with_nan_or_infinity_wherever_it_sits(int8_op):
+    op, _ = int8_op
     qweight, scales = _int8_weights(20, 37, torch.Generator().manual_seed(1))
     operands = int8_panels(qweight, scales)
-    for k in (0, 3, 19, 36):  # in a whole 16-wide vector and in the last, partial one
+    for k in (0, 3, 19, 36):  # in a whole vector and in the last, partial one
         for bad in (float("nan"), float("inf"), float("-inf")):
             x = torch.ones(3, 37)
             x[1, k] = bad
-            y = int8_op(x, *operands, None, 20)
+            y = op(x, *operands, None, 20)
             assert y[1].isnan().all() and y[[0, 2]].isfinite().all(), (k, bad)
 
 
-def test_int8_linear_refuses_bad_input_with_the_reason(int8_op):
+def test_int8_linear_refuses_bad_input_with_the_reason(int8_kernel):
     qweight, scales = _int8_weights(20, 32, torch.Generator().manual_seed(0))
-    panels, comp, wscale = int8_panels(qweight, scales)
+    panels, colsum, wscale = int8_panels(qweight, scales)
     with pytest.raises(RuntimeError, match="contiguous"):
-        int8_op(torch.randn(32, 2).t(), panels, comp, wscale, None, 20)
+        int8_kernel(torch.randn(32, 2).t(), panels, colsum, wscale, None, 20, 7)
     with pytest.raises(RuntimeError, match=r"panels: \(ceil\(N / 16\), ceil\(K / 4\), 64\) int8"):
-        int8_op(torch.randn(2, 36), panels, comp, wscale, None, 20)
-    with pytest.raises(RuntimeError, match=r"comp: \(ceil\(N / 16\) \* 16,\) int32"):
-        int8_op(torch.randn(2, 32), panels, comp.long(), wscale, None, 20)
+        int8_kernel(torch.randn(2, 36), panels, colsum, wscale, None, 20, 7)
+    with pytest.raises(RuntimeError, match=r"colsum: \(ceil\(N / 16\) \* 16,\) int32"):
+        int8_kernel(torch.randn(2, 32), panels, colsum.long(), wscale, None, 20, 7)
     with pytest.raises(RuntimeError, match=r"bias: \(N,\) float32"):
-        int8_op(torch.randn(2, 32), panels, comp, wscale, torch.zeros(19), 20)
+        int8_kernel(torch.randn(2, 32), panels, colsum, wscale, torch.zeros(19), 20, 7)
+    with pytest.raises(RuntimeError, match="bits must be 7, or 8"):
+        int8_kernel(torch.randn(2, 32), panels, colsum, wscale, None, 20, 6)
     wide_q, wide_s = _int8_weights(16, 65537, torch.Generator().manual_seed(0))
     with pytest.raises(RuntimeError, match="past the 65,536 inputs"):
-        int8_op(torch.randn(1, 65537), *int8_panels(wide_q, wide_s), None, 16)
+        int8_kernel(torch.randn(1, 65537), *int8_panels(wide_q, wide_s), None, 16, 7)
 
 
-def test_int8_layers_run_through_it_in_the_module_and_the_decode_step(int8_op):
+def test_int8_layers_run_through_it_in_the_module_and_the_decode_step(int8_kernel):
     torch.manual_seed(0)
     model = GPT(preset("debug", vocab_size=96)).eval()
     linear = torch.nn.Linear(64, 48)
     layer = Int8Linear(linear)
-    assert layer.kernel is not None and layer.packed is None
+    assert layer.kernel is not None and layer.packed is None and layer.bits == kernels.int8_bits()
     x = torch.randn(5, 64)
-    assert torch.equal(layer(x), int8_op(x, *layer.kernel, layer.bias, 48))
+    assert torch.equal(layer(x), int8_kernel(x, *layer.kernel, layer.bias, 48, layer.bits))
     float_logits = model(torch.tensor([[5, 9, 2]]))[0, -1]
     qmodel = quantize_int8(model)
     dec = Decoder(qmodel, KVCache.allocate(qmodel.config, 1, 64), mask_token=0)
-    assert dec.layers[0][2][0] is int8_op
+    assert dec.layers[0][2][0] is int8_kernel
     logits = dec.prefill(0, [5, 9, 2], 0)
     assert torch.isinf(logits[0])  # the output layer's padding mask survives the kernel's bias
     torch.testing.assert_close(logits[1:], float_logits[1:].detach(), rtol=0.05, atol=0.05)

@@ -255,7 +255,7 @@ def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size(int8_k
         resolve_precision,
     )
 
-    # Where flywheel's compiled int8 Linear runs (AVX-512 VNNI) or not: only whether it exists is read.
+    # Where flywheel's compiled int8 Linear is built or not: only whether it exists is read.
     monkeypatch.setattr(kernels, "int8_linear", (lambda: object()) if int8_kernel else (lambda: None))
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     tiny, bench, base = preset("debug"), preset("bench"), preset("base")

@@ -8,8 +8,9 @@
   float16 weights for steps of a few rows, where fbgemm's float16 kernel is slow; same order of
   operations as fbgemm's, so the same numbers, bit for bit (tests/model/test_kernels.py).
 - `int8_linear()` is `torch.ops.flywheel.int8_linear` (csrc/int8_linear.cpp): a Linear layer over int8
-  weights that quantizes each input row on its own scale inside the call (flywheel.model.quant), on
-  CPUs with AVX-512 VNNI only; None elsewhere, where fbgemm's int8 kernel runs instead.
+  weights that quantizes each input row on its own scale inside the call (flywheel.model.quant), with
+  8-bit activations through AVX-512 VNNI where the CPU has it, 7-bit through AVX2 elsewhere
+  (`int8_bits()`).
 
 All three are compiled into one extension once per machine (about 20 s; the sources' hash names the build,
 which torch keeps under TORCH_EXTENSIONS_DIR, ~/.cache/torch_extensions by default) and loaded once
@@ -20,7 +21,7 @@ purpose.
 They are x86-64 code for AVX2 with FMA and F16C (every x86 CPU SageMaker offers has all three), so
 an image built on one instance type runs on another; the int8 Linear's AVX-512 functions run only
 where the CPU says it has AVX-512 VNNI (Cascade Lake and later Xeons, AMD Zen 4). Other CPUs
-(Graviton, say: never measured) use torch's ops.
+(Graviton, say: never measured) use torch's ops and fbgemm.
 """
 
 from __future__ import annotations
@@ -60,11 +61,14 @@ def fp16_linear():
 
 
 def int8_linear():
-    """The compiled int8 Linear op, `op(x, panels, comp, wscale, bias, n)` (operands from
-    `flywheel.model.quant.int8_panels`), or None: as `decode_attention`, and also on CPUs without
-    AVX-512 VNNI."""
-    op = _op("int8_linear")
-    return op if op is not None and torch.ops.flywheel.int8_linear_supported() else None
+    """The compiled int8 Linear op, `op(x, panels, colsum, wscale, bias, n, bits)` (operands from
+    `flywheel.model.quant.int8_panels`, `bits` from `int8_bits()`), or None, as `decode_attention`."""
+    return _op("int8_linear")
+
+
+def int8_bits() -> int:
+    """The activation bits the int8 Linear runs at here: 8 on CPUs with AVX-512 VNNI, 7 elsewhere."""
+    return int(torch.ops.flywheel.int8_linear_bits())
 
 
 def _op(name: str):
@@ -103,7 +107,6 @@ if __name__ == "__main__":  # `python -m flywheel.model.kernels`: build now (mak
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     op = decode_attention()
     print("flywheel CPU kernels (attention, fp16 linear, int8 linear):",
-          ("built" + ("" if int8_linear() else "; this CPU has no AVX-512 VNNI, so int8 runs on fbgemm"))
-          if op is not None else
+          f"built (int8 activations at {int8_bits()} bits on this CPU)" if op is not None else
           "not used here (FLYWHEEL_KERNELS=off, or not an x86-64 CPU with AVX2)" if not enabled() else
           "could not be built: torch's attention and fbgemm will be used")

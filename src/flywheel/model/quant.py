@@ -9,9 +9,10 @@ Here each row is scaled to [-1, 1] by its own largest magnitude and a fixed anch
 row depends on that row alone; the output is scaled back and the bias added in one `addcmul`.
 Weights are int8 per output channel (symmetric), packed for fbgemm's dynamic kernel once at load.
 Those six extra calls a layer cost as much as fbgemm's product; where flywheel's compiled int8 Linear
-runs (`kernels.int8_linear()`, CPUs with AVX-512 VNNI) one call does the row scaling, the product and
-the rescaling instead (csrc/int8_linear.cpp; activations get 8 bits there, 7 in fbgemm), with the
-same weights laid out by `int8_panels`: a one-row bench-preset step 0.24 against 0.85 ms.
+is built (`kernels.int8_linear()`, x86-64 with AVX2) one call does the row scaling, the product and
+the rescaling instead (csrc/int8_linear.cpp; activations get 8 bits with AVX-512 VNNI, 7 without, as
+in fbgemm), with the same weights laid out by `int8_panels`: a one-row bench-preset step 0.24 against
+0.85 ms.
 
 **fp16** (`quantize_fp16`). Weights stored as float16 and widened inside fbgemm's GEMM, activations
 and outputs float32: half the bytes a step reads, no activation quantization (so no per-row ops, and
@@ -55,9 +56,10 @@ def int8_linear(x: torch.Tensor, packed, bias: torch.Tensor | None, anchor: torc
 class Int8Linear(nn.Module):
     """A Linear whose weights are int8 per output channel and whose input is quantized per row.
 
-    Where flywheel's compiled int8 Linear runs (`kernels.int8_linear()`: AVX-512 VNNI), the layer
-    keeps only its operands (`int8_panels`) and every call, this module's and the decode step's, goes
-    through it; elsewhere fbgemm's packed weights and `int8_linear`. Either way the whole process
+    Where flywheel's compiled int8 Linear is built (`kernels.int8_linear()`), the layer keeps only its
+    operands (`int8_panels`) and the activation bits this CPU runs it at, and every call, this
+    module's and the decode step's, goes through it; elsewhere fbgemm's packed weights and
+    `int8_linear`. Either way the whole process
     computes one set of numbers, so a prefill and the decode steps after it agree.
     """
 
@@ -69,10 +71,12 @@ class Int8Linear(nn.Module):
         scales = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127).double()
         zeros = torch.zeros(weight.shape[0], dtype=torch.long)
         qweight = torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8)
-        self.kernel = None  # (panels, comp, wscale) for the compiled op, or None: fbgemm
+        self.kernel = None  # (panels, colsum, wscale) for the compiled op, or None: fbgemm
         self.packed = None
+        self.bits = 0
         if kernels.int8_linear() is not None:
             self.kernel = int8_panels(qweight.int_repr(), scales.float())
+            self.bits = kernels.int8_bits()
         else:
             self.packed = torch.ops.quantized.linear_prepack(qweight, None)
         self.in_features, self.out_features = linear.in_features, linear.out_features
@@ -85,7 +89,7 @@ class Int8Linear(nn.Module):
         """(fn, operands): `fn(x, *operands)` runs this layer on rows x (N, K), with `bias` for its own if given."""
         bias = self.bias if bias is None else bias
         if self.kernel is not None:
-            return torch.ops.flywheel.int8_linear.default, (*self.kernel, bias, self.out_features)
+            return torch.ops.flywheel.int8_linear.default, (*self.kernel, bias, self.out_features, self.bits)
         return int8_linear, (self.packed, bias, self.anchor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -94,25 +98,26 @@ class Int8Linear(nn.Module):
         return fn(flat, *operands).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        kind = "flywheel's kernel" if self.kernel is not None else "fbgemm"
+        kind = f"flywheel's kernel, {self.bits}-bit activations" if self.kernel is not None else "fbgemm"
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 rows ({kind})"
 
 
 def int8_panels(qweight: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Int8 weights (N, K) and their per-output scales (N,) as flywheel's compiled int8 Linear reads
     them (csrc/int8_linear.cpp): panels (ceil(N / 16), ceil(K / 4), 64) int8, each 64 bytes 4
-    consecutive k of 16 outputs; comp, 128 times each output's weight sum (the unsigned activations'
-    zero point), int32; and the scales, float32; outputs past N and k past K are zero."""
+    consecutive k of 16 outputs; colsum, each output's weight sum (the kernel takes its unsigned
+    activations' zero point times it back off), int32; and the scales, float32; outputs past N and k
+    past K are zero."""
     n, k = qweight.shape
     blocks, groups = -(-n // 16), -(-k // 4)
     padded = qweight.new_zeros(blocks * 16, groups * 4)
     padded[:n, :k] = qweight
     panels = padded.view(blocks, 16, groups, 4).permute(0, 2, 1, 3).contiguous().view(blocks, groups, 64)
-    comp = torch.zeros(blocks * 16, dtype=torch.int32)
-    comp[:n] = 128 * qweight.sum(dim=1, dtype=torch.int32)
+    colsum = torch.zeros(blocks * 16, dtype=torch.int32)
+    colsum[:n] = qweight.sum(dim=1, dtype=torch.int32)
     wscale = torch.zeros(blocks * 16)
     wscale[:n] = scales
-    return panels, comp, wscale
+    return panels, colsum, wscale
 
 
 def pack_fp16(weight: torch.Tensor, bias: torch.Tensor | None):

@@ -30,7 +30,7 @@ Precision is chosen per model: the artifact's config.json may say `"serving": {"
 otherwise `auto` is bf16 on CUDA and, on CPU, by size and by what this CPU runs (`resolve_precision`
 has the measured crossovers): fp32 for tiny models; from a few million parameters up, int8 (int8
 weights, each token's activations quantized on their own scale, so a row's result never depends on
-its batch) where flywheel's compiled int8 Linear runs (AVX-512 VNNI), else fp16 weights
+its batch) where flywheel's compiled int8 Linear is built (x86-64), else fp16 weights
 (`flywheel.model.quant`: float16 weights, float32 activations) up to tens of millions and fbgemm's
 int8 from there. Under fp16 and int8 the KV cache holds float16 (`cache_dtype`).
 benchmarks/serving.py prints all three at the bench preset, int8 against fp32 through the engine on
@@ -136,7 +136,7 @@ class ThreadTuner:
 
 
 FP16_AUTO_MIN_PARAMS = 2_000_000  # `auto` on CPU: fp32 below this many Linear parameters, a quantized precision from here
-INT8_AUTO_MIN_PARAMS = 20_000_000  # ... int8 from here on even where fbgemm runs it (no AVX-512 VNNI), fp16 weights below
+INT8_AUTO_MIN_PARAMS = 20_000_000  # ... int8 from here on even where fbgemm runs it (no compiled kernel), fp16 below
 
 
 def linear_params(config) -> int:
@@ -161,7 +161,10 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
 
     Tiny models are all per-op overhead; from a few million parameters reading the weights
     dominates, and the compiled int8 Linear reads a quarter of fp32's bytes and quantizes each row
-    inside the same call. Where it does not run, int8 goes through fbgemm plus six torch calls a layer
+    inside the same call. On CPUs without VNNI it runs 7-bit activations through AVX2; forced to
+    that variant here (bench preset, one thread, alternate runs) a step took 0.270 / 0.93 / 4.31 ms
+    at 1 / 8 / 32 rows, against 0.263 / 0.76 / 3.45 for the VNNI one and 0.325 / 1.42 / 5.28 for
+    fp16 weights: still the fastest, so `auto` serves int8 wherever the kernel is built. Where it does not run, int8 goes through fbgemm plus six torch calls a layer
     to keep rows independent (flywheel.model.quant), which cost more than its smaller weights save
     until the weights outgrow the caches. Measured that way (before the compiled int8 Linear, fp16
     through fbgemm from 10.6M), int8 was the slower below 10M (bench batch 1: 0.98 against fp16's

@@ -9,8 +9,8 @@
     FLYWHEEL_MAX_QUEUE          requests waiting per model before 429 (64)
     FLYWHEEL_REQUEST_TIMEOUT_S  default per-request timeout (60)
     FLYWHEEL_PRECISION          auto | fp32 | fp16 | int8 | bf16 (auto: bf16 on CUDA; on CPU fp32 below
-                                2M Linear parameters, then int8 where the compiled int8 Linear runs
-                                (AVX-512 VNNI), else fp16 weights below 20M and int8 from there;
+                                2M Linear parameters, then int8 where the compiled int8 Linear is
+                                built (x86-64), else fp16 weights below 20M and int8 from there;
                                 unless the artifact's config.json says `"serving": {"precision": ...}`;
                                 see runner.resolve_precision)
     FLYWHEEL_WORK_DIR           where model archives are unpacked (a temporary folder)
