@@ -191,7 +191,7 @@ void quantize_row_avx2(const float* x, int64_t K, int64_t K4, uint8_t* q, float*
   const __m256i zero_point = _mm256_set1_epi32(64);
   for (int64_t k = 0; k < K4; k += 8) {
     const __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + k, first_lanes(K - k)), vinv);
-    const __m256i i32 = _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_point);  // in [1, 127]
+    const __m256i i32 = _mm256_add_epi32(_mm256_cvtps_epi32(v), zero_point);  // [1, 127] (a NaN row: 0)
     const __m128i i16 = _mm_packs_epi32(_mm256_castsi256_si128(i32), _mm256_extracti128_si256(i32, 1));
     const __m128i bytes = _mm_packus_epi16(i16, i16);
     if (K4 - k >= 8) {
