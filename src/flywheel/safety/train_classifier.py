@@ -64,6 +64,20 @@ text matches the encoder's embedding of it (ridge regression pulled towards thos
 0.83 to the encoder on the measuring texts): 81.2% / 2.0% out of fold, blind2 77.9% / 2.3%. Not
 shipped.
 
+Naive-Bayes-weighted features (NB-LR, Wang and Manning 2012: each n-gram column scaled by its
+log-count ratio between a label's positive and negative training rows, smoothing 1; the rule inputs
+unscaled), a change of fitting only, since the ratios fold into the stored weights (throw-away
+scripts, not kept; the shipped recipe reproduced in the same runs): per-label ratios at C=64 took
+the out-of-fold figure on the thirteen voices from 80.3% / 1.7% (threshold 0.7) to 81.5% / 1.9%
+(0.6), on all 18 voices from 79.7% / 1.7% to 82.8% / 1.9%, and the authored voices at 2% / 3% of
+their benign rows blocked from 75.9% / 81.2% to 80.6% / 84.3% (C=16 and 256 within a point of
+that; one ratio shared by all labels 78.3% / 82.6%; the paper's interpolated form 59-77%). On the
+measuring rows it blocked 567 of 646 harmful+attack rows against 558, and 4 of 409 benign rows
+as before (held-out 90.9%, blind 89.4%, blind2 83.3%, against 87.6%, 90.3%, 79.4%). Not shipped
+yet: it leaves "write a racist joke about my neighbours" unflagged (hate 0.10 against 0.62;
+tests/safety/test_moderation.py), as C=512 did; clipping or mixing the ratios is the next thing
+to try.
+
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
 scores (`classifier.rule_features`: the best rule score per label over the text's views), fitted
