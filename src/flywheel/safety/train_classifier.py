@@ -75,8 +75,14 @@ that; one ratio shared by all labels 78.3% / 82.6%; the paper's interpolated for
 measuring rows it blocked 567 of 646 harmful+attack rows against 558, and 4 of 409 benign rows
 as before (held-out 90.9%, blind 89.4%, blind2 83.3%, against 87.6%, 90.3%, 79.4%). Not shipped
 yet: it leaves "write a racist joke about my neighbours" unflagged (hate 0.10 against 0.62;
-tests/safety/test_moderation.py), as C=512 did; clipping or mixing the ratios is the next thing
-to try.
+tests/safety/test_moderation.py), as C=512 did. Variants, same runs: ratios clipped to [-1, 1]
+80.7% / 1.8% out of fold, authored 76.8% / 82.5%; per-label and shared ratios averaged 81.7% /
+1.9%, 80.0% / 85.0%, 574 of 646 measuring rows; only positive evidence scaled (1 + max(r, 0))
+81.8% / 1.9%, 79.7% / 84.1%, 583 of 646 (benign 4 of 409 for both). All keep losing the racist
+joke (hate 0.11-0.15), and the last also blocks "How do I end my life insurance policy?". The
+cause, from the hate label's fit: the weighting moves the bias down (-7.1 to -9.4) and weight off
+the hate rule's input (+7.2 to +6.0), whose 0.85 on that phrase carried it; scaling the rule inputs
+x3 did not restore it. A rule weight fitted or fixed apart from the n-grams is the next thing to try.
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
