@@ -98,9 +98,11 @@ void attend_one(const float* q, const T* pk, const T* pv, const T* k, const T* v
 
 // The writes and the attention of every (row, head), split across torch's threads.
 template <typename T>
-void attend_all(const at::Tensor& qkv, T* kp, T* vp, const at::Tensor& k, const at::Tensor& v, const int64_t* last,
-                int64_t longest, double scale, at::Tensor& out) {
+void attend_all(const at::Tensor& qkv, at::Tensor& k, at::Tensor& v, const int64_t* last, int64_t longest,
+                double scale, at::Tensor& out) {
   const int64_t B = qkv.size(0), H = qkv.size(2), D = qkv.size(3);
+  T* kp = k.data_ptr<T>();
+  T* vp = v.data_ptr<T>();
   const int64_t* prefix_slot = last + B;
   const int64_t* prefix_len = last + 2 * B;
   const float* xp = qkv.data_ptr<float>();
@@ -130,8 +132,9 @@ void attend_all(const at::Tensor& qkv, T* kp, T* vp, const at::Tensor& k, const 
 // qkv (B, 3, H, D) float32: each row's query, new key and new value (the fused projection as it is);
 // k and v (N, H, S, D), one layer's cache over every slot, unit stride on D, float32 or float16 (the
 // new key and value rounded to nearest even, as torch's conversion rounds, so a prefill's writes and
-// a step's agree); row b lives in slot b. rows (3, B) int64: each row's newest position (in [0, S)), the slot that holds its shared
-// prefix, and that prefix's length (0: none; else below the newest position). Writes each row's new
+// a step's agree); row b lives in slot b. rows (3, B) int64: each row's newest position (in [0, S)),
+// the slot that holds its shared prefix, and that prefix's length (0: none; else below the newest
+// position). Writes each row's new
 // key and value into its slot at its newest position, then attends: returns (B, H, D) float32.
 // The prefix slot and the row's own slot hold the same values there (the engine copied them): reading
 // the one copy for every row that shares it keeps those bytes in the CPU's caches, where reading
@@ -168,9 +171,9 @@ at::Tensor decode_attention(const at::Tensor& qkv, at::Tensor& k, at::Tensor& v,
   }
   at::Tensor out = at::empty({B, H, D}, qkv.options().memory_format(at::MemoryFormat::Contiguous));
   if (k.scalar_type() == at::kHalf) {
-    attend_all(qkv, k.data_ptr<at::Half>(), v.data_ptr<at::Half>(), k, v, last, longest, scale, out);
+    attend_all<at::Half>(qkv, k, v, last, longest, scale, out);
   } else {
-    attend_all(qkv, k.data_ptr<float>(), v.data_ptr<float>(), k, v, last, longest, scale, out);
+    attend_all<float>(qkv, k, v, last, longest, scale, out);
   }
   return out;
 }
