@@ -59,8 +59,8 @@ class Int8Linear(nn.Module):
     Where flywheel's compiled int8 Linear is built (`kernels.int8_linear()`), the layer keeps only its
     operands (`int8_panels`) and the activation bits this CPU runs it at, and every call, this
     module's and the decode step's, goes through it; elsewhere fbgemm's packed weights and
-    `int8_linear`. Either way the whole process
-    computes one set of numbers, so a prefill and the decode steps after it agree.
+    `int8_linear`, with its anchor row. Either way the whole process computes one set of numbers, so
+    a prefill and the decode steps after it agree.
     """
 
     def __init__(self, linear: nn.Linear):
@@ -71,18 +71,19 @@ class Int8Linear(nn.Module):
         scales = (weight.abs().amax(dim=1).clamp(min=1e-12) / 127).double()
         zeros = torch.zeros(weight.shape[0], dtype=torch.long)
         qweight = torch.quantize_per_channel(weight, scales, zeros, 0, torch.qint8)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         self.kernel = None  # (panels, colsum, wscale) for the compiled op, or None: fbgemm
         self.packed = None
         self.bits = 0
+        anchor = None  # fbgemm's only: the row that pins its per-tensor range to [-1, 1]
         if kernels.int8_linear() is not None:
             self.kernel = int8_panels(qweight.int_repr(), scales.float())
             self.bits = kernels.int8_bits()
         else:
             self.packed = torch.ops.quantized.linear_prepack(qweight, None)
-        self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
-        anchor = torch.zeros(1, linear.in_features)
-        anchor[0, 0], anchor[0, 1] = 1.0, -1.0
+            anchor = torch.zeros(1, linear.in_features)
+            anchor[0, 0], anchor[0, 1] = 1.0, -1.0
         self.register_buffer("anchor", anchor)
 
     def call(self, bias: torch.Tensor | None = None):
