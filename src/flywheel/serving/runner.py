@@ -21,10 +21,10 @@ faster: a single stream 2,370-2,380 against 2,240-2,290 tokens/s at fp16, 3,490-
 model's engine holds a core. Only timing can tell, so a `ThreadTuner` per size class, narrow (at
 most `NARROW_BATCH` rows; one thread first) and wide (`WIDE_BATCH` rows or more; the threads torch
 had when the first runner was built first), times a few steps at each candidate, keeps the faster
-for the next few hundred, then looks again.
-Switching costs milliseconds (the worker pool resizes), so between the two sizes the setting stays
-as it was, and the first step after a switch is not timed. A model is built on a passing thread
-(`on_passing_thread`): the OpenMP team a loading thread leaves behind would slow every step.
+for the next few hundred, then looks again. Switching costs milliseconds (the worker pool resizes),
+so between the two sizes the setting stays as it was, and the first step after a switch is not
+timed. A model is built on a passing thread (`on_passing_thread`): the OpenMP team a loading thread
+leaves behind would slow every step.
 
 Precision is chosen per model: the artifact's config.json may say `"serving": {"precision": ...}`;
 otherwise `auto` is bf16 on CUDA and, on CPU, by size and by what this CPU runs (`resolve_precision`
@@ -147,7 +147,7 @@ def linear_params(config) -> int:
 def resolve_precision(requested: str, meta: dict, device: torch.device, config=None) -> str:
     """The precision a model is served at: the request (FLYWHEEL_PRECISION), else the artifact's
     `serving.precision`, else `auto`: bf16 on CUDA; on CPU by the model's Linear parameters, fp32
-    below FP16_AUTO_MIN_PARAMS, and from there int8 where flywheel's compiled int8 Linear runs
+    below FP16_AUTO_MIN_PARAMS, and from there int8 where flywheel's compiled int8 Linear is built
     (`kernels.int8_linear()`), else fp16 weights below INT8_AUTO_MIN_PARAMS and int8 from there on.
 
     One decode step on 2 cores (AMD EPYC with AVX-512 VNNI), ms, fp32 / fp16 / int8, with flywheel's
@@ -164,9 +164,10 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     inside the same call. On CPUs without VNNI it runs 7-bit activations through AVX2; forced to
     that variant here (bench preset, one thread, alternate runs) a step took 0.270 / 0.93 / 4.31 ms
     at 1 / 8 / 32 rows, against 0.263 / 0.76 / 3.45 for the VNNI one and 0.325 / 1.42 / 5.28 for
-    fp16 weights: still the fastest, so `auto` serves int8 wherever the kernel is built. Where it does not run, int8 goes through fbgemm plus six torch calls a layer
-    to keep rows independent (flywheel.model.quant), which cost more than its smaller weights save
-    until the weights outgrow the caches. Measured that way (before the compiled int8 Linear, fp16
+    fp16 weights: still the fastest, so `auto` serves int8 wherever the kernel is built. Where it is
+    not, int8 goes through fbgemm plus six torch calls a layer to keep rows independent
+    (flywheel.model.quant), which cost more than its smaller weights save until the weights outgrow
+    the caches. Measured that way (before the compiled int8 Linear, fp16
     through fbgemm from 10.6M), int8 was the slower below 10M (bench batch 1: 0.98 against fp16's
     0.33 ms), tied fp16 on batched steps at 10.6M (11.8 / 12.0 ms) and won them at 25.2M
     (18.1 / 22.6), but won single rows only at 111M (7.44 / 8.40): hence fp16 below 20M there.
