@@ -238,10 +238,10 @@ def main() -> None:
             print(f"trained the {linear_params(mid.config) / 1e6:.1f}M model {args.mid_train_steps} steps in "
                   f"{time.perf_counter() - t0:.0f} s, last train loss {loss:.3f}")
             save_artifact(work / "mid", mid, tok, version="bench-mid")
-        return tok, held_texts, held_ids
+        return tok, held_texts, held_ids, model.config
 
     work = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
-    tok, held_texts, held_ids = on_passing_thread(build)
+    tok, held_texts, held_ids, config = on_passing_thread(build)
     reqs = requests(tok, held_texts, args.streams, seed=1)
     one = [(reqs[0][0], 128)]
     print(f"{len(reqs)} requests: prompts {min(len(i) for i, _ in reqs)}-{max(len(i) for i, _ in reqs)} tokens, "
@@ -345,7 +345,7 @@ def main() -> None:
         judged = "" if p == quant and mid_runs and not int8_kernel else "goal "
         print(f"  {f'{p} held-out loss change':<58} {changes[p]:+6.2f}%  ({judged}<= +2%: {verdict})")
     # The goal is the engine's single stream as it serves this model: the precision `auto` picks here.
-    served = resolve_precision("auto", {}, torch.device(device), load_artifact(work / "model").config)
+    served = resolve_precision("auto", {}, torch.device(device), config)
     for p in precisions:
         if p == served:
             goal(f"engine single stream ({p}) / HF batch 1", results[p][1], hf_one, 4)
