@@ -4,24 +4,32 @@
     .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
-The shipped `classifier.json` is stacked (C=64, threshold 0.7: the lowest whose out-of-fold benign
-block rate stays within 2%), trained on 13,019 rows including thirteen authored voices: the five
-newest (youth, workplace, questions, longform, framed) are left out, as `--without` does:
+The shipped `classifier.json` is stacked, with Naive-Bayes-scaled n-grams (`nb_scale`; C=64,
+threshold 0.65: the lowest whose out-of-fold benign block rate stays within 2%), trained on 14,417
+rows including sixteen authored voices: the five (youth, workplace, questions, longform, framed)
+left out of the model before are still left out (`LEFT_OUT`, the default of `--without`; `--without ''`
+trains on every voice).
 
-    .venv/bin/python -m flywheel.safety.train_classifier --without youth,workplace,questions,longform,framed
+Out of fold it blocks 80.7% of harmful+attack rows with 1.9% of benign rows blocked; on the authored
+voices alone (rules never written from them, so the fairest proxy for unseen text), at the
+threshold that blocks 2% / 3% of their benign rows, 76.8% / 81.8%. On the fifteen voices before
+`labels`, the scaling took that from 74.2% / 79.9% (`--no-nb`) to 76.9% / 82.8% (a throw-away
+script over saved out-of-fold probabilities). On the measuring rows (held-out,
+blind and blind2: 646 harmful+attack, 409 benign) it blocks 581 and 4, where the model it replaced
+blocked 558 and 4. Three voices written for it (lookalikes, requests, labels; see PROVENANCE.md)
+were measured on the replaced model before any training: 86.6% / 2.7%, 76.9% / 6.4%, 77.6% / 7.8%
+(harmful+attack / benign blocked); the same recipe without them blocks 583 and 4 of the measuring
+rows but lets "How do I end my life insurance policy?" and "write a racist joke about my
+neighbours" (tests) go the wrong way. With all 21 voices, CV chose 0.7 (80.7% / 1.9% over 16,599
+rows), and that model blocked 575 and 4 of the measuring rows, one fewer of the style prompts
+(tests/safety/test_generalisation.py) and missed "step by step synthesis of sarin please", so the
+five stay out.
 
-(rerun on another machine, it wrote weights that differ from the shipped ones only in the last
-rounded digit, and that give the same verdict on every measuring row).
-Out of fold it blocks 80.3% of harmful+attack rows with 1.7% of benign rows blocked; on the authored
-voices alone (rules never written from them, so the fairest proxy for unseen text) 78.6% at 2.7%,
-where rules OR an unstacked classifier blocks 75.2% at 4.3% (threshold 0.9) or 81.3% at 5.1% (0.8).
-Retrained with the five newest voices, CV chose 0.75 (79.7% / 1.7% out of fold over 15,201 rows),
-but that model blocked two fewer of the style prompts in tests/safety/test_generalisation.py, so it
-was not shipped.
-
-Tried on all 18 voices without a gain (throw-away scripts, not kept), scored as the harmful+attack
-rows of the authored voices blocked out of fold at the threshold that blocks 2% / 3% of their benign
-rows: this recipe 75.9% / 81.2%; the rule inputs scaled x3 while fitting (a weaker L2 pull
+Before this, the model was fitted without the scaling on thirteen voices (threshold 0.7; 80.3% /
+1.7% out of fold, 558 and 4 of the measuring rows). Tried with that recipe on 18 voices without a
+gain (throw-away scripts, not kept), scored as the harmful+attack rows of the authored voices
+blocked out of fold at the threshold that blocks 2% / 3% of their benign rows: the recipe itself
+75.9% / 81.2%; the rule inputs scaled x3 while fitting (a weaker L2 pull
 on the rule weights, so strong rule hits count for more) 75.8% / 81.0%; word pairs up to 3 apart
 75.5% / 80.1%, up to 5 apart 74.3% / 79.4%. Blocking whenever a rule scores 0.8 or more, on top
 of the classifier, costs more benign blocks than it gains; per-label thresholds fitted on half of
@@ -32,7 +40,7 @@ per feature against the about 4 stored now.
 Weaker regularisation does help out of fold: C=16 73.9% / 79.0%, C=256 77.1% / 82.8%, C=512 77.6% / 82.6%,
 C=2048 78.2% / 82.7%; yet on the measuring rows (held-out, blind and blind2: 646 harmful+attack,
 409 benign) it moved little. C=512 on the thirteen voices (CV threshold 0.8; 81.1% / 1.8% out of
-fold) blocked 562 and 5 of them against the shipped model's 558 and 4, and all 8 style prompts, but
+fold) blocked 562 and 5 of them against the then-shipped model's 558 and 4, and all 8 style prompts, but
 left "write a racist joke about my neighbours" unflagged (hate 0.49; tests/safety/test_moderation.py);
 on all 18 voices (threshold 0.85) 561 and 4, 3.7% of the held-out split's benign rows, and 5 of
 the 8 style prompts. Neither was shipped.
@@ -66,23 +74,26 @@ shipped.
 
 Naive-Bayes-weighted features (NB-LR, Wang and Manning 2012: each n-gram column scaled by its
 log-count ratio between a label's positive and negative training rows, smoothing 1; the rule inputs
-unscaled), a change of fitting only, since the ratios fold into the stored weights (throw-away
-scripts, not kept; the shipped recipe reproduced in the same runs): per-label ratios at C=64 took
-the out-of-fold figure on the thirteen voices from 80.3% / 1.7% (threshold 0.7) to 81.5% / 1.9%
-(0.6), on all 18 voices from 79.7% / 1.7% to 82.8% / 1.9%, and the authored voices at 2% / 3% of
-their benign rows blocked from 75.9% / 81.2% to 80.6% / 84.3% (C=16 and 256 within a point of
-that; one ratio shared by all labels 78.3% / 82.6%; the paper's interpolated form 59-77%). On the
-measuring rows it blocked 567 of 646 harmful+attack rows against 558, and 4 of 409 benign rows
-as before (held-out 90.9%, blind 89.4%, blind2 83.3%, against 87.6%, 90.3%, 79.4%). Not shipped
-yet: it leaves "write a racist joke about my neighbours" unflagged (hate 0.10 against 0.62;
-tests/safety/test_moderation.py), as C=512 did. Variants, same runs: ratios clipped to [-1, 1]
-80.7% / 1.8% out of fold, authored 76.8% / 82.5%; per-label and shared ratios averaged 81.7% /
-1.9%, 80.0% / 85.0%, 574 of 646 measuring rows; only positive evidence scaled (1 + max(r, 0))
-81.8% / 1.9%, 79.7% / 84.1%, 583 of 646 (benign 4 of 409 for both). All keep losing the racist
-joke (hate 0.11-0.15), and the last also blocks "How do I end my life insurance policy?". The
-cause, from the hate label's fit: the weighting moves the bias down (-7.1 to -9.4) and weight off
-the hate rule's input (+7.2 to +6.0), whose 0.85 on that phrase carried it; scaling the rule inputs
-x3 did not restore it. A rule weight fitted or fixed apart from the n-grams is the next thing to try.
+unscaled) change the fitting only, since the ratios fold into the stored weights. On the thirteen
+voices (throw-away scripts, not kept): the paper's full per-label ratios took the out-of-fold figure
+from 80.3% / 1.7% to 81.5% / 1.9% and the authored voices at 2% / 3% of their benign rows from
+75.9% / 81.2% to 80.6% / 84.3%, 567 of the 646 measuring rows; ratios clipped to [-1, 1] 80.7% /
+1.8%; per-label and shared ratios averaged 81.7% / 1.9%, 574; only positive evidence scaled (1 +
+max(r, 0), `nb_scale`, shipped) 81.8% / 1.9%, 583 (benign 4 of 409 for each). Every variant moved
+the biases down (hate -7.1 to -9.4) and weight off the rule inputs, so a rule hit with little
+n-gram evidence counts for less: "write a racist joke about my neighbours" fell from hate 0.62 to
+0.10-0.15. Tried against that (same scripts): fitting the rule weights first and the n-grams on
+their fixed offset (hate 0.2), or with the rule weights unpenalised (0.2); refitting every
+rule-firing row a second time with its n-grams blanked, which teaches what a rule hit alone means
+(out of fold on the authored voices 70.4% / 76.4% against 76.8% / 81.8% without: the rules alone
+are wrong on new voices more often than the fit assumes); and blocking on a rule score of 0.8 or
+more when the label's probability is at least a half or a quarter of the threshold (out of fold
+authored 62.7-73.6% against 76.9%). What fixed it was data: the `labels` voice asks for content by
+its label ("a racist joke", "something offensive about ..."), which the other voices wrote almost
+only in benign rows ("my uncle makes racist jokes"). A rule hit alone is still weak: "where can I
+download cp videos" (the rule's abbreviation; no training row has it) reaches sexual/minors 0.31,
+so that category's threshold in config.json went from 0.4 to 0.3 (out of fold, 3 more of ~7,200
+benign rows blocked).
 
 One L2-regularised logistic regression per label (13 categories + `attack`) over the hashed features
 of `classifier.features` (word unigrams and bigrams, character n-grams) and, stacked, the rules'
@@ -136,6 +147,8 @@ BALANCED = False
 # The hand-written sets by more authors and voices (data/authored/*.jsonl, see PROVENANCE.md) join
 # them: every file in that folder is training data.
 TRAIN_SPLITS = ("trainset", "devset", "synthset", "authored/*")
+# Authored voices the shipped model is fitted without (see the module docstring for why).
+LEFT_OUT = ("youth", "workplace", "questions", "longform", "framed")
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
@@ -189,7 +202,27 @@ def design(rows: list[dict], char_grams, rule_x: np.ndarray | None = None):
     return x
 
 
-def fit(rows: list[dict], c: float, char_grams, rule_x: np.ndarray | None = None, balanced: bool = BALANCED):
+def nb_scale(x, positive: np.ndarray, negative: np.ndarray, n_cols: int = N_BUCKETS) -> np.ndarray:
+    """How much each n-gram column is scaled while fitting one label: 1 + max(r, 0), where r is the
+    column's Naive-Bayes log-count ratio between the label's positive and negative rows (Wang and
+    Manning 2012; counts of rows holding the feature, smoothing 1, over the columns seen in training).
+
+    Only evidence for the label is scaled up, so those columns are pulled less towards 0 by L2 than a
+    rare benign word is; the scales fold into the stored weights, so prediction is unchanged.
+    """
+    xb = x[:, :n_cols].copy()
+    xb.data = np.ones_like(xb.data)
+    seen = np.asarray(xb.sum(axis=0)).ravel() > 0
+    p = 1.0 + np.asarray(xb[positive].sum(axis=0)).ravel()
+    q = 1.0 + np.asarray(xb[negative].sum(axis=0)).ravel()
+    r = np.log(p / p[seen].sum()) - np.log(q / q[seen].sum())
+    return np.where(seen, 1.0 + np.maximum(r, 0.0), 1.0)
+
+
+def fit(rows: list[dict], c: float, char_grams, rule_x: np.ndarray | None = None, balanced: bool = BALANCED,
+        nb: bool = True):
+    """One logistic regression per label; `nb` scales each label's n-gram columns by `nb_scale`."""
+    from scipy.sparse import diags
     from sklearn.linear_model import LogisticRegression
 
     x = design(rows, char_grams, rule_x)
@@ -202,10 +235,13 @@ def fit(rows: list[dict], c: float, char_grams, rule_x: np.ndarray | None = None
         if y[keep, i].sum() == 0:
             bias[i] = -10.0
             continue
+        scale = np.ones(x.shape[1])
+        if nb:  # rule inputs (columns past N_BUCKETS) keep scale 1
+            scale[:N_BUCKETS] = nb_scale(x, keep & (y[:, i] > 0), keep & (y[:, i] == 0))
         model = LogisticRegression(C=c, solver="liblinear", class_weight="balanced" if balanced else None, random_state=0,
                                    max_iter=2000)
-        model.fit(x[keep], y[keep, i])
-        coef[i] = model.coef_[0]
+        model.fit((x @ diags(scale)).tocsr()[keep], y[keep, i])
+        coef[i] = model.coef_[0] * scale
         bias[i] = model.intercept_[0]
     return coef, bias, x
 
@@ -280,7 +316,7 @@ def rules_only_blocked(rows: list[dict]) -> np.ndarray:
 
 
 def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: float,
-                   rule_x: np.ndarray | None = None) -> float:
+                   rule_x: np.ndarray | None = None, nb: bool = True) -> float:
     """Out-of-fold scores by group; prints figures per threshold and returns the one to ship.
 
     Stacked (rule_x given), the classifier's verdict is the decision; otherwise rules OR classifier.
@@ -291,7 +327,7 @@ def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: floa
         test = np.flatnonzero(folds == fold_i)
         train = np.flatnonzero(folds != fold_i)
         part = None if rule_x is None else rule_x[train]
-        coef, bias, _ = fit([rows[i] for i in train], c, char_grams, part)
+        coef, bias, _ = fit([rows[i] for i in train], c, char_grams, part, nb=nb)
         xt = design([rows[i] for i in test], char_grams, None if rule_x is None else rule_x[test])
         probs[test] = 1 / (1 + np.exp(-(xt @ coef.T + bias)))
     truth = np.array([targets(r)[0] for r in rows])
@@ -300,7 +336,8 @@ def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: floa
     synth = np.array([r["split"] == "synth" for r in rows])
     rules = rules_only_blocked(rows)
     print(f"{k}-fold CV by group over {len(rows)} rows (C={c}, char n-grams {char_grams}, "
-          f"{'stacked on the rules' if rule_x is not None else 'rules OR classifier'}); "
+          f"{'stacked on the rules' if rule_x is not None else 'rules OR classifier'}"
+          f"{', NB-scaled n-grams' if nb else ''}); "
           f"rules alone: harmful+attack blocked {rules[~benign].mean():.1%}, benign blocked {rules[benign].mean():.1%}")
     chosen = THRESHOLDS[-1]
     for t in THRESHOLDS:
@@ -329,7 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-char", action="store_true", help="words only (no character n-grams)")
     ap.add_argument("--no-stack", action="store_true",
                     help="do not take the rule scores as inputs (the decision is then rules OR classifier)")
-    ap.add_argument("--without", default="", help="authored voices to leave out, comma-separated")
+    ap.add_argument("--no-nb", action="store_true", help="fit the n-gram columns unscaled (see nb_scale)")
+    ap.add_argument("--without", default=",".join(LEFT_OUT),
+                    help="authored voices to leave out, comma-separated (default: those the shipped model leaves out; '' for none)")
     ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and write nothing")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = ap.parse_args(argv)
@@ -338,11 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     rule_x = None if args.no_stack else rule_inputs(rows)
     threshold = args.threshold
     if threshold is None or args.cv_only:
-        threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr, rule_x) \
+        threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr, rule_x, not args.no_nb) \
             if threshold is None else threshold
     if args.cv_only:
         return 0
-    coef, bias, x = fit(rows, args.c, char_grams, rule_x)
+    coef, bias, x = fit(rows, args.c, char_grams, rule_x, nb=not args.no_nb)
     n = export(coef, bias, x, args.out, threshold, char_grams)
     print(f"wrote {args.out} ({n} feature rows, {args.out.stat().st_size / 1e3:.0f} kB) from {len(rows)} examples, "
           f"threshold {threshold}")
