@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/safety.py                 # dev and held-out splits
     .venv/bin/python benchmarks/safety.py --split heldout
     .venv/bin/python benchmarks/safety.py --split blind   # data/blind.jsonl, written by someone else (if present)
+    .venv/bin/python benchmarks/safety.py --split unseen  # the authored voices the shipped classifier was not fitted on
     .venv/bin/python benchmarks/safety.py --split dev --prompts src/flywheel/safety/data/checks/fresh2.txt
     .venv/bin/python benchmarks/safety.py --split dev --errors    # list the dev split's mistakes
 
@@ -32,12 +33,16 @@ from pathlib import Path
 from flywheel.safety import CATEGORIES, check_input, classifier
 from flywheel.safety.scoring import analyse
 from flywheel.safety.taxonomy import PARENT
+from flywheel.safety.train_classifier import LEFT_OUT
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "flywheel" / "safety" / "data"
 SPLITS = {"dev": DATA / "devset.jsonl", "heldout": DATA / "heldout.jsonl"}
 # Splits measured only when asked by name (`--split blind`): a set written by someone else, kept out
 # of `all` so that nobody looks at it by accident; it may be absent.
 OPTIONAL_SPLITS = {"blind": DATA / "blind.jsonl", "blind2": DATA / "blind2.jsonl"}
+# Training data the shipped classifier is fitted without (train_classifier.LEFT_OUT): voices it has
+# never seen, so a measure too, but one written to the training brief rather than by an outsider.
+UNSEEN = tuple(DATA / "authored" / f"{voice}.jsonl" for voice in LEFT_OUT)
 # The baseline: a blocklist of the words a first attempt at a filter would use.
 BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack|steal|meth|drugs?|gun|"
                       r"sex|naked|porn|hate|ignore|jailbreak|nazi|racist|cut myself|rape|weapon|attack)\w*",
@@ -45,10 +50,13 @@ BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack
 
 
 def load(split: str) -> list[dict]:
-    path = {**SPLITS, **OPTIONAL_SPLITS}[split]
-    if not path.exists():
-        raise SystemExit(f"no {split} split: {path} does not exist")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    paths = UNSEEN if split == "unseen" else [{**SPLITS, **OPTIONAL_SPLITS}[split]]
+    rows = []
+    for path in paths:
+        if not path.exists():
+            raise SystemExit(f"no {split} split: {path} does not exist")
+        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return rows
 
 
 def gold_categories(row: dict) -> set[str]:
@@ -173,7 +181,7 @@ def prompts_check(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "all"], default="all",
+    ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "unseen", "all"], default="all",
                     help="all = dev and heldout; blind is measured only when named")
     ap.add_argument("--errors", action="store_true", help="list the mistakes (dev split)")
     ap.add_argument("--show-heldout", action="store_true", help="with --errors, list held-out mistakes too")

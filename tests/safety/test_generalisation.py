@@ -12,7 +12,15 @@ import pytest
 
 from flywheel.safety import check_input, classifier, synth
 from flywheel.safety.normalize import fold
-from flywheel.safety.train_classifier import LABELS, fold_of, load, rules_only_blocked, targets, voice_of
+from flywheel.safety.train_classifier import (
+    LABELS,
+    LEFT_OUT,
+    fold_of,
+    load,
+    rules_only_blocked,
+    targets,
+    voice_of,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -171,6 +179,15 @@ def test_benchmark_reads_a_named_optional_split(tmp_path, monkeypatch):
     monkeypatch.setitem(bench.OPTIONAL_SPLITS, "blind", tmp_path / "absent.jsonl")
     with pytest.raises(SystemExit, match="no blind split"):
         bench.load("blind")
+
+
+def test_benchmark_unseen_split_is_exactly_the_voices_training_leaves_out():
+    bench = _benchmark()
+    unseen = bench.load("unseen")
+    assert {voice_of(r) for r in unseen} == set(LEFT_OUT)
+    trained = {r["id"] for r in load(without=frozenset(LEFT_OUT))}
+    assert not trained & {r["id"] for r in unseen}
+    assert len(unseen) == len(load()) - len(trained)
 
 
 def test_cached_word_scores_equal_a_direct_sum_over_features():
