@@ -9,7 +9,7 @@ import torch
 
 from flywheel.model import GPT, KVCache, kernels, preset
 from flywheel.model.decode import Decoder
-from flywheel.model.quant import Fp16Linear, Int8Linear, fp16_weight, quantize_fp16, quantize_int8
+from flywheel.model.quant import Fp16Linear, Int8Linear, quantize_fp16, quantize_int8
 
 PAD = 0
 
@@ -136,7 +136,7 @@ def test_fp16_linear_keeps_rows_independent_and_weights_at_half_precision():
     torch.manual_seed(0)
     linear = torch.nn.Linear(64, 48)
     q = Fp16Linear(linear)
-    assert torch.equal(fp16_weight(q.packed), linear.weight.detach().half().float())  # stored as float16
+    assert torch.equal(q.weight(), linear.weight.detach().half().float())  # stored as float16
     x = torch.randn(9, 64)
     x[3] *= 40
     together = q(x)

@@ -25,19 +25,17 @@ layer) and one mask per step shared by every layer; a matmul-softmax-matmul in P
 SDPA (bench preset, 32 streams). (How many threads a step runs on is the serving runner's choice:
 narrow steps one, wide ones timed.)
 
-Linear layers. A model served with fp16 weights runs the products of at most FP16_KERNEL_MAX_ROWS
-rows (decode steps of a few sequences) through flywheel's compiled fp16 Linear
-(csrc/fp16_linear.cpp), which reads the weights once at one row where fbgemm's float16 kernel,
-made for wide products, spent about three times as long (a 256 x 768 matrix, one row, one thread:
-8 against 23 us). It computes fbgemm's numbers bit for bit, so wider products (prefill, wide steps)
-stay with fbgemm and no result depends on which ran.
+Linear layers. Each layer runs as its module does (`Int8Linear.call`, `Fp16Linear.call`): int8 and
+fp16-weight layers through flywheel's compiled kernels where they are built, at every row count, in
+the step and in `GPT.forward` alike. The compiled fp16 Linear (csrc/fp16_linear.cpp) reads the
+weights once at one row where fbgemm's float16 kernel, made for wide products, spent about three
+times as long (a 256 x 768 matrix, one row, one thread: 8 against 23 us).
 
 It does not change the GPT: training and `GPT.forward` (prefill, loss, the reward model) are
 untouched, and `decode` / `prefill` compute what `GPT.forward` does for a (B, 1) input with
 `slots=slice(0, B)` / one prompt in one slot (tests/model/test_decode.py compares them). It works
 for fp32 and bf16 models and for models whose Linear layers `flywheel.model.quant` turned into int8
-or fp16-weight ones (it makes their modules' kernel calls, or for narrow fp16 products the compiled
-one, which gives the same numbers). It knows no scheduling and no HTTP.
+or fp16-weight ones (it makes their modules' calls). It knows no scheduling and no HTTP.
 
     dec = Decoder(model, cache, mask_token=pad_id)
     logits = dec.decode(tokens, positions)    # lists of B ints -> (B, V) float32 logits
@@ -54,41 +52,20 @@ from flywheel.model.gpt import GPT, KVCache
 from flywheel.model.quant import (
     Fp16Linear,
     Int8Linear,
-    fp16_bias,
-    fp16_linear,
-    fp16_panels,
-    fp16_weight,
-    pack_fp16,
 )
 
-# Products of at most this many rows (decode steps of a few sequences) go through flywheel's compiled
-# fp16 Linear where it is built; wider ones (prefill, wide steps) through fbgemm. Both give the same
-# numbers, bit for bit, so which one ran never shows in a result.
-FP16_KERNEL_MAX_ROWS = 8
 
-
-def _fp16_rows(x: torch.Tensor, op, panels: torch.Tensor, bias: torch.Tensor | None, n: int, packed) -> torch.Tensor:
-    """An fp16-weight Linear: a few rows through the compiled kernel, more through fbgemm."""
-    return op(x, panels, bias, n) if x.shape[0] <= FP16_KERNEL_MAX_ROWS else fp16_linear(x, packed)
-
-
-def _linear(module: nn.Module, bias: torch.Tensor | None = None, fp16_op=None):
+def _linear(module: nn.Module, bias: torch.Tensor | None = None):
     """How the step runs `module`: (call, operands), run as `call(x, *operands)`.
 
     A `bias` given replaces the layer's own (the output layer's padding mask); int8 and fp16 layers
-    take a float32 one, as their output is float32. `fp16_op`: flywheel's compiled fp16 Linear, for
-    fp16-weight layers' narrow products (None: fbgemm for all).
+    take a float32 one, as their output is float32.
     """
     if isinstance(module, nn.Linear):
         own = None if module.bias is None else module.bias.detach()
         return F.linear, (module.weight.detach(), own if bias is None else bias)
-    if isinstance(module, Int8Linear):
+    if isinstance(module, (Int8Linear, Fp16Linear)):
         return module.call(bias)
-    if isinstance(module, Fp16Linear):  # its bias is packed with the weights: repack for another
-        packed = module.packed if bias is None else pack_fp16(fp16_weight(module.packed), bias)
-        if fp16_op is not None:
-            return _fp16_rows, (fp16_op, fp16_panels(packed), fp16_bias(packed), module.out_features, packed)
-        return fp16_linear, (packed,)
     raise TypeError(f"the lean decoder does not know how to run {type(module).__name__}")
 
 
@@ -117,15 +94,13 @@ class Decoder:
         # A cache narrower than the activations (float16 under the CPU's quantized precisions) is
         # written rounded and widened where attention reads it.
         self._cast = cache.kv.dtype != self.dtype
-        # fp16-weight layers' narrow products through the compiled kernel, where it builds (CPU only).
-        fp16_op = kernels.fp16_linear() if compiled and cache.kv.device.type == "cpu" else None
         self.layers = []
         for block in tr.h:
             self.layers.append((
                 block.ln_1.weight.detach(), _detach(block.ln_1.bias),
-                _linear(block.attn.c_attn, None, fp16_op), _linear(block.attn.c_proj, None, fp16_op),
+                _linear(block.attn.c_attn), _linear(block.attn.c_proj),
                 block.ln_2.weight.detach(), _detach(block.ln_2.bias),
-                _linear(block.mlp.c_fc, None, fp16_op), _linear(block.mlp.c_proj, None, fp16_op),
+                _linear(block.mlp.c_fc), _linear(block.mlp.c_proj),
             ))
         self.ln_f = (tr.ln_f.weight.detach(), _detach(tr.ln_f.bias))
         # A bias of zeros with -inf at the masked token (padding, never a real next token) masks it
@@ -136,7 +111,7 @@ class Decoder:
                                 device=self.wte.device)
         if mask_token is not None:
             head_bias[mask_token] = float("-inf")
-        self.lm_head = _linear(model.lm_head, head_bias, fp16_op)
+        self.lm_head = _linear(model.lm_head, head_bias)
         self.device = self.wte.device
         # One-token steps over a float32 or float16 cache on the CPU attend through flywheel's compiled kernel
         # (flywheel.model.kernels) where it builds; everything else through torch's SDPA.

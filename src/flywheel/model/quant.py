@@ -14,17 +14,17 @@ the rescaling instead (csrc/int8_linear.cpp; activations get 8 bits with AVX-512
 in fbgemm), with the same weights laid out by `int8_panels`: a one-row bench-preset step 0.24 against
 0.85 ms.
 
-**fp16** (`quantize_fp16`). Weights stored as float16 and widened inside fbgemm's GEMM, activations
-and outputs float32: half the bytes a step reads, no activation quantization (so no per-row ops, and
+**fp16** (`quantize_fp16`). Weights stored as float16 and widened inside the product (flywheel's
+compiled fp16 Linear where it is built, else fbgemm's GEMM; see `Fp16Linear`), activations and
+outputs float32: half the bytes a step reads, no activation quantization (so no per-row ops, and
 a row never depends on its batch), and rounding error of about 1e-3 of a weight. For models the
 size this project serves on CPU, a decode step is bound by reading weights and by per-op overhead
 rather than by arithmetic, which is where it wins: a chain of the bench preset's 17 Linears took
 0.39 ms at batch 1 against 0.45 ms fp32 and 0.73 ms int8 (whose extra per-row ops cost more than its
 smaller weights save at that size), 0.57 against 1.09 and 0.80 ms at batch 4 (one thread).
 
-`Int8Linear` / `Fp16Linear` are the modules (`GPT.forward`, held-out loss) and `int8_linear` /
-`fp16_linear` the calls the lean decode step makes with the same tensors, so both compute the same
-numbers. CPU only, like fbgemm.
+`Int8Linear` / `Fp16Linear` are the modules (`GPT.forward`, held-out loss); their `call` is what the
+lean decode step runs with the same tensors, so both compute the same numbers. CPU only, like fbgemm.
 
     model = quantize_int8(model)       # every nn.Linear -> Int8Linear (embeddings stay float32)
     model = quantize_fp16(model)       # every nn.Linear -> Fp16Linear
@@ -149,19 +149,52 @@ def fp16_panels(packed) -> torch.Tensor:
 
 
 class Fp16Linear(nn.Module):
-    """A Linear whose weights are stored as float16; its input and output stay float32."""
+    """A Linear whose weights are stored as float16; its input and output stay float32.
+
+    Where flywheel's compiled fp16 Linear is built (`kernels.fp16_linear()`), the layer keeps only its
+    operands (`fp16_panels` and the bias) and every call, this module's and the decode step's, at any
+    number of rows, goes through it; elsewhere fbgemm's packed weights and `fp16_linear`. fbgemm's
+    float16 GEMM cannot be mixed with the kernel: its AVX2 kernel gives a row other numbers in a
+    batch than alone (FBGEMM_ENABLE_INSTRUCTIONS=AVX2 here, and an emulated Haswell), and even with
+    AVX-512 it sums the outputs past the last whole 16 in blocks once K passes 512. The kernel's rows
+    never depend on their batch, and it was as fast as fbgemm up to 256 rows (2 threads, 256 x 768:
+    6 against 18 us at one row, 134 against 140 at 64, 530 against 512 at 256).
+    """
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
-        self.packed = pack_fp16(linear.weight, linear.bias)
+        packed = pack_fp16(linear.weight, linear.bias)
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.kernel = None  # (panels, bias) for the compiled op, or None: fbgemm
+        self.packed = None
+        if kernels.fp16_linear() is not None:
+            self.kernel = (fp16_panels(packed), fp16_bias(packed))
+        else:
+            self.packed = packed
+
+    def call(self, bias: torch.Tensor | None = None):
+        """(fn, operands): `fn(x, *operands)` runs this layer on rows x (N, K), with `bias` for its own if given."""
+        if self.kernel is not None:
+            panels, own = self.kernel
+            return torch.ops.flywheel.fp16_linear.default, (panels, own if bias is None else bias, self.out_features)
+        # fbgemm packs the bias with the weights: repack for another.
+        return fp16_linear, (self.packed if bias is None else pack_fp16(fp16_weight(self.packed), bias),)
+
+    def weight(self) -> torch.Tensor:
+        """The stored float16 weights (out_features, in_features), widened to float32."""
+        if self.kernel is None:
+            return fp16_weight(self.packed)
+        panels = self.kernel[0]  # (ceil(N / 8), K, 8)
+        return panels.transpose(1, 2).reshape(-1, self.in_features)[:self.out_features].float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).float()
-        return fp16_linear(flat, self.packed).view(*x.shape[:-1], self.out_features)
+        flat = x.reshape(-1, self.in_features).float().contiguous()
+        fn, operands = self.call()
+        return fn(flat, *operands).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, fp16 weights"
+        kind = "flywheel's kernel" if self.kernel is not None else "fbgemm"
+        return f"in_features={self.in_features}, out_features={self.out_features}, fp16 weights ({kind})"
 
 
 def _replace_linears(model: nn.Module, kind: type[nn.Module]) -> nn.Module:
