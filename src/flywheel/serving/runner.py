@@ -201,9 +201,8 @@ def param_bytes(config, precision: str) -> int:
     if precision == "int8":
         return embed * 4 + linear * 1 + config.vocab_size * config.n_embd  # + quantized lm_head copy
     if precision == "fp16":
-        half = (linear + config.vocab_size * config.n_embd) * 2  # + fp16 lm_head copy
-        # The compiled decode kernel keeps its own copy of the float16 weights, laid out in panels.
-        return embed * 4 + half * (2 if kernels.enabled() else 1)
+        # One float16 copy of each Linear: fbgemm's packing, or the compiled kernel's panels instead.
+        return embed * 4 + (linear + config.vocab_size * config.n_embd) * 2  # + fp16 lm_head copy
     return (embed + linear) * (2 if precision == "bf16" else 4)
 
 
