@@ -11,7 +11,7 @@ SEED ?= 0
 # fresh clone builds its own.
 export TORCH_EXTENSIONS_DIR := $(abspath $(VENV))/torch_extensions
 
-.PHONY: demo test test-slow bench plan lint clean install browser
+.PHONY: demo test test-slow test-avx2 bench plan lint clean install browser
 
 install: $(STAMP)
 
@@ -41,6 +41,20 @@ browser:
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+# The kernels' and the engine's tests on a CPU without AVX-512, whose paths an AVX-512 machine never
+# takes (the int8 kernel's 7-bit variant, fbgemm's AVX2 kernels): an emulated Haswell, through Debian's
+# qemu-user (installed when missing and we can: root with apt-get). Less the features qemu's emulator lacks.
+HASWELL := Haswell,-pcid,-x2apic,-tsc-deadline,-hle,-invpcid,-rtm
+test-avx2: install
+	@command -v qemu-x86_64 >/dev/null 2>&1 || \
+		{ if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-user; \
+		else echo "no qemu-x86_64 and no way to install it here"; exit 1; fi; }
+	qemu-x86_64 -cpu $(HASWELL) $(BIN)/python -c "import torch; c = torch.backends.cpu.get_cpu_capability(); \
+		assert c == 'AVX2', c; print('emulated CPU:', c)"
+	qemu-x86_64 -cpu $(HASWELL) $(BIN)/python -m pytest -q tests/model/test_kernels.py tests/model/test_decode.py \
+		tests/serving/test_engine.py
 
 bench: install
 	for b in training serving data safety api_cold_start preference_rounds; do \
