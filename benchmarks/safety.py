@@ -182,7 +182,7 @@ def prompts_check(path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "unseen", "all"], default="all",
-                    help="all = dev and heldout; blind is measured only when named")
+                    help="all = dev and heldout; blind, blind2 and unseen are measured only when named")
     ap.add_argument("--errors", action="store_true", help="list the mistakes (dev split)")
     ap.add_argument("--show-heldout", action="store_true", help="with --errors, list held-out mistakes too")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per example (median taken)")

@@ -1,7 +1,7 @@
 """flywheel's compiled CPU kernels for decode steps, built here: the attention (equal to SDPA, rows
-independent), the fp16-weight Linear (fbgemm's numbers, bit for bit) and the int8 Linear (its
-per-row formula written in torch, bit for bit: 7-bit activations, and 8-bit on CPUs with AVX-512
-VNNI)."""
+independent), the fp16-weight Linear (rows independent of their batch, close to the exact product)
+and the int8 Linear (its per-row formula written in torch, bit for bit: 7-bit activations, and
+8-bit on CPUs with AVX-512 VNNI)."""
 
 from __future__ import annotations
 

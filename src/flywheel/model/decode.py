@@ -49,10 +49,7 @@ from torch import nn
 
 from flywheel.model import kernels
 from flywheel.model.gpt import GPT, KVCache
-from flywheel.model.quant import (
-    Fp16Linear,
-    Int8Linear,
-)
+from flywheel.model.quant import Fp16Linear, Int8Linear
 
 
 def _linear(module: nn.Module, bias: torch.Tensor | None = None):

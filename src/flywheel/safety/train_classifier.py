@@ -98,8 +98,8 @@ their fixed offset (hate 0.2), or with the rule weights unpenalised (0.2); refit
 rule-firing row a second time with its n-grams blanked, which teaches what a rule hit alone means
 (out of fold on the authored voices 70.4% / 76.4% against 76.8% / 81.8% without: the rules alone
 are wrong on new voices more often than the fit assumes); and blocking on a rule score of 0.8 or
-more when the label's probability is at least a half or a quarter of the threshold (out of fold
-authored 62.7-73.6% against 76.9%). What fixed it was data: the `labels` voice asks for content by
+more when the label's probability is at least a half, a quarter or an eighth of the threshold (out
+of fold authored 73.6%, 70.4%, 62.7% against 76.9%). What fixed it was data: the `labels` voice asks for content by
 its label ("a racist joke", "something offensive about ..."), which the other voices wrote almost
 only in benign rows ("my uncle makes racist jokes"). A rule hit alone is still weak: "where can I
 download cp videos" (the rule's abbreviation; no training row has it) reaches sexual/minors 0.31,
