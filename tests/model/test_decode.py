@@ -9,7 +9,7 @@ import torch
 
 from flywheel.model import GPT, KVCache, kernels, preset
 from flywheel.model.decode import Decoder
-from flywheel.model.quant import Fp16Linear, Int8Linear, quantize_fp16, quantize_int8
+from flywheel.model.quant import Fp16Linear, Int8Linear, fbgemm_fp16_keeps_rows, quantize_fp16, quantize_int8
 
 PAD = 0
 
@@ -140,11 +140,33 @@ def test_fp16_linear_keeps_rows_independent_and_weights_at_half_precision():
     x = torch.randn(9, 64)
     x[3] *= 40
     together = q(x)
+    exact = q.kernel is not None or fbgemm_fp16_keeps_rows()  # else fbgemm's AVX2 kernel: ulps apart
     for i in range(len(x)):
-        assert torch.equal(q(x[i:i + 1])[0], together[i])
+        alone = q(x[i:i + 1])[0]
+        assert torch.equal(alone, together[i]) if exact else torch.allclose(alone, together[i], rtol=1e-5, atol=1e-6)
     want = linear(x).detach()
     rel = (together - want).abs().amax(dim=1) / want.abs().amax(dim=1)
     assert float(rel.max()) < 0.01
+
+
+@pytest.mark.skipif(not (kernels._X86 and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")),
+                    reason="fbgemm's AVX2 float16 kernel needs an x86-64 CPU with AVX2")
+@pytest.mark.parametrize("instructions", ["AVX2", None])
+def test_fbgemm_fp16_row_probe_tells_its_kernels_apart(instructions):
+    """What decides whether `auto` may serve fp16 without flywheel's kernel: fbgemm's AVX2 float16
+    kernel mixes rows, its AVX-512 one does not (asked for in a fresh process: fbgemm reads it once)."""
+    import os
+    import subprocess
+    import sys
+
+    if instructions is None and torch.backends.cpu.get_cpu_capability() != "AVX512":
+        pytest.skip("fbgemm's AVX-512 kernel needs an AVX-512 CPU")
+    env = {k: v for k, v in os.environ.items() if k != "FBGEMM_ENABLE_INSTRUCTIONS"}
+    if instructions:
+        env["FBGEMM_ENABLE_INSTRUCTIONS"] = instructions
+    probe = "from flywheel.model.quant import fbgemm_fp16_keeps_rows as f; print(f())"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ("False" if instructions == "AVX2" else "True")
 
 
 def test_lean_decode_refuses_positions_beyond_the_cache():

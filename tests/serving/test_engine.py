@@ -245,9 +245,11 @@ def test_batched_sampling_draws_from_the_filtered_distribution():
     assert (draw(1.0, 1, 1.0) == 0).all() and (draw(2.0, 0, 1e-6) == 0).all()
 
 
-@pytest.mark.parametrize("int8_kernel", [True, False])
-def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size(int8_kernel, monkeypatch):
+@pytest.mark.parametrize(("int8_kernel", "fbgemm_keeps_rows"), [(True, True), (False, True), (False, False)])
+def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size(int8_kernel, fbgemm_keeps_rows,
+                                                                           monkeypatch):
     from flywheel.model import kernels, preset
+    from flywheel.serving import runner
     from flywheel.serving.runner import (
         FP16_AUTO_MIN_PARAMS,
         INT8_AUTO_MIN_PARAMS,
@@ -257,11 +259,14 @@ def test_auto_precision_is_bf16_on_cuda_and_on_cpu_follows_the_model_size(int8_k
 
     # Where flywheel's compiled int8 Linear is built or not: only whether it exists is read.
     monkeypatch.setattr(kernels, "int8_linear", (lambda: object()) if int8_kernel else (lambda: None))
+    # fbgemm's float16 GEMM keeps rows apart (its AVX-512 kernel) or not (its AVX2 one)
+    monkeypatch.setattr(runner, "fbgemm_fp16_keeps_rows", lambda: fbgemm_keeps_rows)
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     tiny, bench, base = preset("debug"), preset("bench"), preset("base")
     assert linear_params(tiny) < FP16_AUTO_MIN_PARAMS <= linear_params(bench) < INT8_AUTO_MIN_PARAMS <= linear_params(base)
     assert resolve_precision("auto", {}, cpu, tiny) == "fp32"
-    assert resolve_precision("auto", {}, cpu, bench) == ("int8" if int8_kernel else "fp16")
+    # fp16 only where neither the int8 kernel is built nor would fbgemm make a row depend on its batch
+    assert resolve_precision("auto", {}, cpu, bench) == ("fp16" if fbgemm_keeps_rows and not int8_kernel else "int8")
     assert resolve_precision("auto", {}, cpu, base) == "int8"
     assert resolve_precision("auto", {}, cuda, tiny) == "bf16"
     assert resolve_precision("int8", {}, cuda, base) == "bf16"  # fbgemm's kernels are CPU-only

@@ -17,7 +17,7 @@ in fbgemm), with the same weights laid out by `int8_panels`: a one-row bench-pre
 **fp16** (`quantize_fp16`). Weights stored as float16 and widened inside the product (flywheel's
 compiled fp16 Linear where it is built, else fbgemm's GEMM; see `Fp16Linear`), activations and
 outputs float32: half the bytes a step reads, no activation quantization (so no per-row ops, and
-a row never depends on its batch), and rounding error of about 1e-3 of a weight. For models the
+a row does not depend on its batch, but for fbgemm's AVX2 kernel: `fbgemm_fp16_keeps_rows`), and rounding error of about 1e-3 of a weight. For models the
 size this project serves on CPU, a decode step is bound by reading weights and by per-op overhead
 rather than by arithmetic, which is where it wins: a chain of the bench preset's 17 Linears took
 0.39 ms at batch 1 against 0.45 ms fp32 and 0.73 ms int8 (whose extra per-row ops cost more than its
@@ -31,6 +31,8 @@ lean decode step runs with the same tensors, so both compute the same numbers. C
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
@@ -148,6 +150,26 @@ def fp16_panels(packed) -> torch.Tensor:
     return padded.view(blocks, 8, k).transpose(1, 2).contiguous()
 
 
+@functools.cache
+def fbgemm_fp16_keeps_rows() -> bool:
+    """Whether fbgemm's float16 GEMM gives every row the same numbers in a batch as alone, on this CPU.
+
+    Its AVX-512 kernel does; its AVX2 kernel does not (FBGEMM_ENABLE_INSTRUCTIONS=AVX2 here, and an
+    emulated Haswell: rows off by an ulp or so, as float32's Linear is, whose one-row product takes
+    another summation order than its batched one). Which kernel fbgemm runs is its own choice at run
+    time, so this asks it: a few shapes, each row alone against the batch (a millisecond, once).
+    """
+    gen = torch.Generator().manual_seed(0)
+    for rows, k, n in ((9, 64, 48), (13, 256, 200), (6, 520, 100)):
+        x = torch.randn(rows, k, generator=gen)
+        x[rows // 2] *= 40
+        packed = pack_fp16(torch.randn(n, k, generator=gen) / k ** 0.5, torch.randn(n, generator=gen))
+        together = fp16_linear(x, packed)
+        if any(not torch.equal(fp16_linear(x[i:i + 1], packed)[0], together[i]) for i in range(rows)):
+            return False
+    return True
+
+
 class Fp16Linear(nn.Module):
     """A Linear whose weights are stored as float16; its input and output stay float32.
 
@@ -155,10 +177,12 @@ class Fp16Linear(nn.Module):
     operands (`fp16_panels` and the bias) and every call, this module's and the decode step's, at any
     number of rows, goes through it; elsewhere fbgemm's packed weights and `fp16_linear`. fbgemm's
     float16 GEMM cannot be mixed with the kernel: its AVX2 kernel gives a row other numbers in a
-    batch than alone (FBGEMM_ENABLE_INSTRUCTIONS=AVX2 here, and an emulated Haswell), and even with
-    AVX-512 it sums the outputs past the last whole 16 in blocks once K passes 512. The kernel's rows
-    never depend on their batch, and it was as fast as fbgemm up to 256 rows (2 threads, 256 x 768:
-    6 against 18 us at one row, 134 against 140 at 64, 530 against 512 at 256).
+    batch than alone (`fbgemm_fp16_keeps_rows`), and even with AVX-512 it sums the outputs past the
+    last whole 16 in blocks once K passes 512. The kernel's rows never depend on their batch, and it
+    was as fast as fbgemm up to 256 rows (2 threads, 256 x 768: 6 against 18 us at one row, 134
+    against 140 at 64, 530 against 512 at 256). Without the kernel on a CPU where fbgemm runs its
+    AVX2 kernel, rows differ from their batch by an ulp or so, as under fp32; `auto` serves int8
+    there (`serving.runner.resolve_precision`), whose rows are exact.
     """
 
     def __init__(self, linear: nn.Linear):

@@ -6,6 +6,14 @@ lengths — and (3) retires the sequences that finished, so requests join and le
 Running sequences live in slots 0..B-1 (a finished one's slot is refilled by moving the last one's
 cache into it), which lets the decode step read the cache as a view.
 
+A row's numbers and the batch it runs in: under int8 (flywheel's kernel or fbgemm's, each row
+quantized on its own scale) and fp16 through flywheel's kernel or fbgemm's AVX-512 one, a row's
+logits are the same bits alone as in any batch, so greedy text cannot depend on what else runs.
+Under fp32 (and bf16, and fp16 through fbgemm's AVX2 kernel) the library's matrix product sums a
+row in another order at one row than at several, and the logits differ by an ulp or so (every row
+of a 256 x 768 product, 2e-6 at most, measured): greedy text then still equals the request's run
+alone unless its two best tokens are that close.
+
 Prefix caching: a chat prompt that opens with a system message (the policy every chat request
 starts with) has that segment's keys and values computed once into a prefix slot and copied into
 each request's slot; the prompt's rest is all that is prefilled. Decode steps read those positions

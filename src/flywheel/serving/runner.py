@@ -51,7 +51,7 @@ from flywheel.model import kernels
 from flywheel.model.artifact import Artifact
 from flywheel.model.decode import Decoder
 from flywheel.model.gpt import KVCache
-from flywheel.model.quant import quantize_fp16, quantize_int8
+from flywheel.model.quant import fbgemm_fp16_keeps_rows, quantize_fp16, quantize_int8
 
 NARROW_BATCH = 4  # decode steps of at most this many rows: the narrow steps' tuner, one thread first
 WIDE_BATCH = 8  # from this many rows on: the wide steps' tuner, the configured count first
@@ -148,7 +148,8 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     """The precision a model is served at: the request (FLYWHEEL_PRECISION), else the artifact's
     `serving.precision`, else `auto`: bf16 on CUDA; on CPU by the model's Linear parameters, fp32
     below FP16_AUTO_MIN_PARAMS, and from there int8 where flywheel's compiled int8 Linear is built
-    (`kernels.int8_linear()`), else fp16 weights below INT8_AUTO_MIN_PARAMS and int8 from there on.
+    (`kernels.int8_linear()`), else fp16 weights below INT8_AUTO_MIN_PARAMS and int8 from there on
+    (int8 there too where fbgemm's float16 GEMM mixes rows, `quant.fbgemm_fp16_keeps_rows`).
 
     One decode step on 2 cores (AMD EPYC with AVX-512 VNNI), ms, fp32 / fp16 / int8, with flywheel's
     compiled kernels (random weights, rows at positions 100-200; the faster of 1 and 2 threads):
@@ -171,6 +172,13 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
     through fbgemm from 10.6M), int8 was the slower below 10M (bench batch 1: 0.98 against fp16's
     0.33 ms), tied fp16 on batched steps at 10.6M (11.8 / 12.0 ms) and won them at 25.2M
     (18.1 / 22.6), but won single rows only at 111M (7.44 / 8.40): hence fp16 below 20M there.
+    That holds where fbgemm runs its AVX-512 kernel. Its AVX2 kernel gives a row other numbers (by
+    an ulp or so) in a batch than alone, where int8's rows are exact, and int8 is the faster there
+    from about 10M and on batched steps: through fbgemm's AVX2 kernels (FBGEMM_ENABLE_INSTRUCTIONS=AVX2
+    here, no flywheel kernels, one thread, batch 1 and 32, ms, fp32 / fp16 / int8): bench (3.3M)
+    0.91 / 0.98 / 1.21 and 9.57 / 11.35 / 6.54; 12.2M 5.16 / 4.07 / 2.12 and 25.2 / 24.7 / 19.9;
+    29.4M 10.9 / 8.93 / 3.46 and 59.1 / 60.1 / 36.5. So without the kernels on such a CPU, `auto`
+    serves int8 from 2M.
     `auto` keeps fp32 below 2M, where fp16 and int8 are faster too (1.05M above), so that the tests'
     and the demo's small models keep float arithmetic."""
     choice = requested
@@ -183,7 +191,8 @@ def resolve_precision(requested: str, meta: dict, device: torch.device, config=N
             size = linear_params(config) if config is not None else INT8_AUTO_MIN_PARAMS
             if size < FP16_AUTO_MIN_PARAMS:
                 choice = "fp32"
-            elif size >= INT8_AUTO_MIN_PARAMS or kernels.int8_linear() is not None:
+            elif (size >= INT8_AUTO_MIN_PARAMS or kernels.int8_linear() is not None
+                  or not fbgemm_fp16_keeps_rows()):
                 choice = "int8"
             else:
                 choice = "fp16"
