@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/safety.py --split heldout
     .venv/bin/python benchmarks/safety.py --split blind   # data/blind.jsonl, written by someone else (if present)
     .venv/bin/python benchmarks/safety.py --split unseen  # the authored voices the shipped classifier was not fitted on
+    .venv/bin/python benchmarks/safety.py --split polyglot  # one of them alone: any authored voice by its name
     .venv/bin/python benchmarks/safety.py --split dev --prompts src/flywheel/safety/data/checks/fresh2.txt
     .venv/bin/python benchmarks/safety.py --split dev --errors    # list the dev split's mistakes
 
@@ -43,6 +44,8 @@ OPTIONAL_SPLITS = {"blind": DATA / "blind.jsonl", "blind2": DATA / "blind2.jsonl
 # Training data the shipped classifier is fitted without (train_classifier.LEFT_OUT): voices it has
 # never seen, so a measure too, but one written to the training brief rather than by an outsider.
 UNSEEN = tuple(DATA / "authored" / f"{voice}.jsonl" for voice in LEFT_OUT)
+# Any one authored voice, by its name (`--split polyglot`); trained on unless it is in LEFT_OUT.
+VOICES = {path.stem: path for path in sorted((DATA / "authored").glob("*.jsonl"))}
 # The baseline: a blocklist of the words a first attempt at a filter would use.
 BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack|steal|meth|drugs?|gun|"
                       r"sex|naked|porn|hate|ignore|jailbreak|nazi|racist|cut myself|rape|weapon|attack)\w*",
@@ -50,7 +53,7 @@ BASELINE = re.compile(r"\b(?:kill|murder|bomb|shoot|stab|poison|suicide|die|hack
 
 
 def load(split: str) -> list[dict]:
-    paths = UNSEEN if split == "unseen" else [{**SPLITS, **OPTIONAL_SPLITS}[split]]
+    paths = UNSEEN if split == "unseen" else [{**SPLITS, **OPTIONAL_SPLITS, **VOICES}[split]]
     rows = []
     for path in paths:
         if not path.exists():
@@ -181,8 +184,9 @@ def prompts_check(path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "unseen", "all"], default="all",
-                    help="all = dev and heldout; blind, blind2 and unseen are measured only when named")
+    ap.add_argument("--split", choices=[*SPLITS, *OPTIONAL_SPLITS, "unseen", *VOICES, "all"], default="all",
+                    help="all = dev and heldout; blind, blind2, unseen and single authored voices "
+                         "are measured only when named")
     ap.add_argument("--errors", action="store_true", help="list the mistakes (dev split)")
     ap.add_argument("--show-heldout", action="store_true", help="with --errors, list held-out mistakes too")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per example (median taken)")

@@ -129,6 +129,8 @@ def test_api_routes_and_packaging(tmp_path):
     assert "handler.py" in files and "requirements.txt" not in files
     assert not any("__pycache__" in k for k in files)
     assert "flywheel/names.py" in files and "flywheel/observability/catalogue.py" in files
+    assert "flywheel/safety/data/classifier.json" in files
+    assert not any("/authored/" in k for k in files)  # training-only data stays out of the functions
     assert api.powertools_layer_arn("eu-west-1", 7, "python3.12").endswith(
         ":layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7")
 

@@ -19,7 +19,13 @@ ignores them (`stacked()` says which kind is shipped).
 
 The probabilities are rescaled so that 0.5 is the operating point chosen at training time
 (`threshold` in the JSON, see `train_classifier`), so that one threshold in config.json means the
-same for the rules and the classifier.
+same for the rules and the classifier. Text in another language than English (`foreign`) has its
+own operating point (`foreign_threshold`): the model has seen far less of every other language, its
+probabilities there sit lower, and cross-validation picks the point that blocks as few of such
+benign rows as the English point blocks of all of them.
+
+Words (`words`) are runs of letters of any script: a Latin letter loses its accent, and Chinese and
+Japanese, written without spaces, count each pair of adjacent characters as a word.
 
 It knows nothing of thresholds.
 """
@@ -32,9 +38,12 @@ import json
 import math
 import operator
 import re
+import unicodedata
 import zlib
 from pathlib import Path
 from typing import NamedTuple
+
+from flywheel.safety.normalize import english_ratio
 
 WEIGHTS_PATH = Path(__file__).with_name("data") / "classifier.json"
 N_BUCKETS = 1 << 18
@@ -44,7 +53,18 @@ MIN_FEATURES = 4
 # Character n-gram lengths inside a word (lo, hi), or None for words only. The shipped JSON says
 # which it was trained with; this default is what `train_classifier` uses.
 CHAR_GRAMS: tuple[int, int] | None = (3, 5)
-_TOKEN = re.compile(r"[a-z0-9']+")
+_TOKEN = re.compile(r"[a-z0-9']+")  # an ASCII text's words
+# Any text's words: letters and digits of every script (`[^\W_]`), the apostrophe, and the combining
+# marks that Python's `\w` leaves out but words need (Latin, Cyrillic, Hebrew and Arabic diacritics; the
+# vowel signs of the Indic scripts, Thai, and kana's voicing marks), so "बनाऊं" stays one word.
+_WORD_CHARS = ("[^\\W_]|['\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+               "\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff\u0e00-\u0e7f\u1ab0-\u1aff\u3099\u309a]")
+_ANY_TOKEN = re.compile(f"(?:{_WORD_CHARS})+")
+# Chinese and Japanese write no spaces: a run of their characters is split into overlapping pairs.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+# Latin letters lose their accents (phones often type without them): "fabricação" -> "fabricacao".
+_UNACCENT = {c: base for c in range(0xC0, 0x250)
+             if (base := "".join(ch for ch in unicodedata.normalize("NFKD", chr(c)) if ch.isascii())) and base != chr(c)}
 _SUFFIXES = ("ing", "ed", "es", "s", "ly", "er", "ers", "ation", "ment")
 
 
@@ -73,13 +93,49 @@ def _bigram_ids(words: list[str]) -> list[int]:
     return list(dict.fromkeys(zlib.crc32(f"b:{a}_{b}".encode()) % N_BUCKETS for a, b in itertools.pairwise(stems)))
 
 
+def words(text: str) -> list[str]:
+    """The words of a normalised (lower-case) text, in order: for an ASCII text its runs of a-z, 0-9
+    and the apostrophe; in any other, words of every script, Latin letters without their accents,
+    and each run of Chinese or Japanese characters as its overlapping pairs ("制造炸弹" -> "制造",
+    "造炸", "炸弹")."""
+    if text.isascii():
+        return _TOKEN.findall(text)
+    out: list[str] = []
+    for token in _ANY_TOKEN.findall(text.translate(_UNACCENT)):
+        if not _CJK.search(token):
+            out.append(token)
+            continue
+        start = 0
+        for run in _CJK.finditer(token):
+            if run.start() > start:
+                out.append(token[start:run.start()])
+            chars = run.group()
+            out.extend(chars[i:i + 2] for i in range(max(1, len(chars) - 1)))
+            start = run.end()
+        if start < len(token):
+            out.append(token[start:])
+    return out
+
+
+def foreign(text: str, n_words: int | None = None) -> bool:
+    """Whether a normalised text reads as another language than English: over a fifth of its letters
+    outside ASCII, or at least four words of which under a tenth are among the most frequent English
+    words (`normalize.english_ratio`). Over the training rows: 87.5% of the rows written in other
+    languages, 1.1% of the English ones (encoded blobs, code, lists of names)."""
+    if not text.isascii():
+        letters = [c for c in text if c.isalpha()]
+        if letters and sum(not c.isascii() for c in letters) > 0.2 * len(letters):
+            return True
+    return (len(words(text)) if n_words is None else n_words) >= 4 and english_ratio(text) < 0.1
+
+
 def features(text: str, char_grams: tuple[int, int] | None = CHAR_GRAMS) -> list[int]:
     """Hashed feature ids of a normalised text: each distinct word's ids, then each distinct bigram's.
 
     An id shared by two words (`kill` and `killer` share `<ki`) appears twice and counts twice: a
     text's score is then a sum of per-word scores, which `predict` caches word by word.
     """
-    raw = _TOKEN.findall(text)
+    raw = words(text)
     ids: list[int] = []
     for w in dict.fromkeys(raw):
         ids.extend(_word_ids(w, char_grams))
@@ -96,6 +152,8 @@ class _Model(NamedTuple):
     word_cache: dict[str, tuple[tuple[float, ...], int]]
     # rule label -> its weight per output label (empty: not a stacked model)
     rule_weights: dict[str, tuple[float, ...]]
+    # added to every logit of a `foreign` text: its operating point's offset from the English one
+    foreign_shift: float
 
 
 WORD_CACHE_MAX = 1 << 16
@@ -112,10 +170,11 @@ def _model() -> _Model | None:
     # for few false positives) reads as 0.5, the scale the rules and thresholds use.
     t = float(raw.get("threshold", 0.5))
     shift = math.log(t / (1.0 - t))
+    t_foreign = float(raw.get("foreign_threshold", t))
     char = raw.get("features", {}).get("char_grams")
     rule_weights = {label: tuple(row) for label, row in zip(raw.get("rule_features", ()), raw.get("rule_weights", ()))}
     return _Model(tuple(raw["labels"]), [b - shift for b in raw["bias"]], weights,
-                  tuple(char) if char else None, {}, rule_weights)
+                  tuple(char) if char else None, {}, rule_weights, shift - math.log(t_foreign / (1.0 - t_foreign)))
 
 
 def _add_row(sums: list[float], row) -> None:
@@ -156,7 +215,7 @@ def predict(text: str, rules: dict[str, float] | None = None) -> dict[str, float
         return {}
     n_labels = len(model.labels)
     weights, cache = model.weights, model.word_cache
-    raw = _TOKEN.findall(text)
+    raw = words(text)
     sums = [0.0] * n_labels
     n = 0
     for word in dict.fromkeys(raw):
@@ -181,7 +240,8 @@ def predict(text: str, rules: dict[str, float] | None = None) -> dict[str, float
             _add_row(sums, row)
     # The score is averaged over sqrt(n) features so long texts don't saturate.
     scale = 1.0 / math.sqrt(max(MIN_FEATURES, n))
-    logits = [b + s * scale for b, s in zip(model.bias, sums)]
+    offset = model.foreign_shift if model.foreign_shift and foreign(text, len(raw)) else 0.0
+    logits = [b + offset + s * scale for b, s in zip(model.bias, sums)]
     if rules and model.rule_weights:  # rule inputs are not length-scaled: a rule hit is one fact
         for label, score in rules.items():
             row = model.rule_weights.get(label)

@@ -5,10 +5,29 @@
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
 The shipped `classifier.json` is stacked, with Naive-Bayes-scaled n-grams (`nb_scale`; C=64,
-threshold 0.65: the lowest whose out-of-fold benign block rate stays within 2%), trained on 14,417
-rows including sixteen authored voices. Seven are left out (`LEFT_OUT`, the default of `--without`;
-`--without ''` trains on every voice): youth, workplace, questions, longform and framed, left out of
-the model before, and crisis and weapons, written after it (see below).
+threshold 0.65: the lowest whose out-of-fold benign block rate stays within 2%; 0.3 for text in
+other languages, see below), trained on 19,097 rows including 27 authored voices, sixteen in English and eleven in other
+languages. Eight are left out (`LEFT_OUT`, the default of `--without`; `--without ''` trains on
+every voice): youth, workplace, questions, longform and framed, left out of the model before, crisis
+and weapons, written after it (see below), and polyglot, written in 23 languages to measure.
+
+Other languages. Until the voices in other languages (PROVENANCE.md, "Other languages"), every row
+was English and a word was a run of ASCII letters: the model blocked 2-4% of the harmful and attack
+prompts written in another language (the encoded ones). Words are now runs of letters of any
+script (`classifier.words`: Latin letters without accents, Chinese and Japanese as character
+pairs), and text that reads as another language (`classifier.foreign`) is judged at its own
+operating point, `foreign_threshold`: the lowest candidate that keeps the out-of-fold benign block
+rate of such rows, and of all rows, within `--max-fpr`. Out of fold, 4,330 rows read as foreign:
+at 0.3 it blocks 38.1% of their harmful+attack rows and 1.6% of their benign ones, at 0.65 25.8% /
+0.5% (each fold scores voices it never trained on). On the
+voice left out, `polyglot` (`benchmarks/safety.py --split polyglot`, 429 rows): the English-only
+model blocked 10.8% / 0.0% (harmful+attack / benign); fitted on three of these voices, 29.0% /
+0.0%; on seven, 39.8% / 0.0%, and 55.8% / 0.0% with the foreign operating point; on all eleven,
+60.6% / 1.0% (throw-away script for the intermediate models). The English measuring rows
+(held-out, blind, blind2) went from 581 and 4 blocked to 585 and 3, the seven English voices left
+out from 80.1% / 3.5% to 80.3% / 3.8%. Cost: the JSON grew from 4.4 to 6.7 MB and takes about 0.5
+s to load against 0.24 (a cold Lambda's first call). The out-of-fold figures below are of the
+English-only model; with the foreign rows in, CV reads 66.6% / 1.7% at 0.65.
 
 Out of fold it blocks 80.7% of harmful+attack rows with 1.9% of benign rows blocked; on the authored
 voices alone (rules never written from them, so the fairest proxy for unseen text), at the
@@ -159,8 +178,10 @@ BALANCED = False
 # them: every file in that folder is training data.
 TRAIN_SPLITS = ("trainset", "devset", "synthset", "authored/*")
 # Authored voices the shipped model is fitted without (see the module docstring for why).
-LEFT_OUT = ("youth", "workplace", "questions", "longform", "framed", "crisis", "weapons")
+LEFT_OUT = ("youth", "workplace", "questions", "longform", "framed", "crisis", "weapons", "polyglot")
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+# Candidates for the operating point of text in other languages (`classifier.foreign`)
+FOREIGN_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def load(names=TRAIN_SPLITS, without: frozenset[str] = frozenset()) -> list[dict]:
@@ -257,7 +278,8 @@ def fit(rows: list[dict], c: float, char_grams, rule_x: np.ndarray | None = None
     return coef, bias, x
 
 
-def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, char_grams) -> int:
+def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, char_grams,
+           foreign_threshold: float | None = None) -> int:
     # Columns past N_BUCKETS are the rule inputs (stacked): shipped dense, one row per rule label.
     rule_w = coef[:, N_BUCKETS:].T
     coef = coef[:, :N_BUCKETS]
@@ -272,6 +294,7 @@ def export(coef: np.ndarray, bias: np.ndarray, x, path: Path, threshold: float, 
             weights[str(int(f))] = [x for i in np.flatnonzero(row) for x in (int(i), float(row[i]))]
     path.write_text(json.dumps({"labels": list(LABELS), "bias": [round(float(b), 4) for b in bias],
                                 "n_buckets": N_BUCKETS, "threshold": threshold,
+                                "foreign_threshold": threshold if foreign_threshold is None else foreign_threshold,
                                 "features": {"char_grams": list(char_grams) if char_grams else None},
                                 "rule_features": list(LABELS) if rule_w.size else [],
                                 "rule_weights": [[round(float(v), 4) for v in row] for row in rule_w],
@@ -327,8 +350,10 @@ def rules_only_blocked(rows: list[dict]) -> np.ndarray:
 
 
 def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: float,
-                   rule_x: np.ndarray | None = None, nb: bool = True) -> float:
-    """Out-of-fold scores by group; prints figures per threshold and returns the one to ship.
+                   rule_x: np.ndarray | None = None, nb: bool = True) -> tuple[float, float]:
+    """Out-of-fold scores by group; prints figures per threshold and returns the two to ship: the
+    lowest threshold whose benign block rate stays within `max_fpr`, and for `classifier.foreign`
+    rows the lowest one that keeps their own benign block rate (and the overall one) within it.
 
     Stacked (rule_x given), the classifier's verdict is the decision; otherwise rules OR classifier.
     """
@@ -365,7 +390,21 @@ def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: floa
         if fpr <= max_fpr and chosen == THRESHOLDS[-1]:
             chosen = t
     print(f"chosen threshold {chosen} (lowest with out-of-fold benign block rate <= {max_fpr:.1%})")
-    return chosen
+    foreign = np.array([classifier.foreign(fold(r["text"])) for r in rows])
+    best = probs.max(axis=1)
+    chosen_foreign = chosen
+    if foreign.any():
+        english = (best >= chosen) | (rules if rule_x is None else False)
+        print(f"other languages: {foreign.sum()} rows ({(foreign & benign).sum()} benign)")
+        for t in FOREIGN_THRESHOLDS:
+            flagged = np.where(foreign, best >= t, english) | (rules if rule_x is None else False)
+            fpr, own = flagged[benign].mean(), flagged[foreign & benign].mean()
+            print(f"  foreign threshold {t:.2f}: their harmful+attack blocked {flagged[foreign & ~benign].mean():.1%}, "
+                  f"their benign blocked {own:.1%}; all benign blocked {fpr:.1%}")
+            if t <= chosen and own <= max_fpr and fpr <= max_fpr and chosen_foreign == chosen:
+                chosen_foreign = t
+        print(f"chosen foreign threshold {chosen_foreign}")
+    return chosen, chosen_foreign
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=5, help="cross-validation folds")
     ap.add_argument("--max-fpr", type=float, default=0.02, help="out-of-fold benign block rate the threshold may reach")
     ap.add_argument("--threshold", type=float, help="ship this threshold instead of the cross-validated one")
+    ap.add_argument("--foreign-threshold", type=float,
+                    help="with --threshold: the one for text in other languages (default: the same)")
     ap.add_argument("--no-char", action="store_true", help="words only (no character n-grams)")
     ap.add_argument("--no-stack", action="store_true",
                     help="do not take the rule scores as inputs (the decision is then rules OR classifier)")
@@ -386,16 +427,16 @@ def main(argv: list[str] | None = None) -> int:
     char_grams = None if args.no_char else CHAR_GRAMS
     rows = load(without=frozenset(v for v in args.without.split(",") if v))
     rule_x = None if args.no_stack else rule_inputs(rows)
-    threshold = args.threshold
+    threshold, foreign_threshold = args.threshold, args.foreign_threshold
     if threshold is None or args.cv_only:
-        threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr, rule_x, not args.no_nb) \
-            if threshold is None else threshold
+        threshold, foreign_threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr, rule_x,
+                                                      not args.no_nb)
     if args.cv_only:
         return 0
     coef, bias, x = fit(rows, args.c, char_grams, rule_x, nb=not args.no_nb)
-    n = export(coef, bias, x, args.out, threshold, char_grams)
+    n = export(coef, bias, x, args.out, threshold, char_grams, foreign_threshold)
     print(f"wrote {args.out} ({n} feature rows, {args.out.stat().st_size / 1e3:.0f} kB) from {len(rows)} examples, "
-          f"threshold {threshold}")
+          f"threshold {threshold}, for other languages {foreign_threshold or threshold}")
     return 0
 
 
