@@ -20,9 +20,9 @@ ignores them (`stacked()` says which kind is shipped).
 The probabilities are rescaled so that 0.5 is the operating point chosen at training time
 (`threshold` in the JSON, see `train_classifier`), so that one threshold in config.json means the
 same for the rules and the classifier. Text in another language than English (`foreign`) has its
-own operating point (`foreign_threshold`): the model has seen far less of every other language, its
-probabilities there sit lower, and cross-validation picks the point that blocks as few of such
-benign rows as the English point blocks of all of them.
+own operating point (`foreign_threshold`): the model has seen far less of every other language and
+its probabilities there sit lower; cross-validation holds each group, English and foreign, to the
+same share of its own benign rows blocked.
 
 Words (`words`) are runs of letters of any script: a Latin letter loses its accent, and Chinese and
 Japanese, written without spaces, count each pair of adjacent characters as a word.

@@ -35,6 +35,7 @@ _HOMOGLYPHS = str.maketrans("асеорхуікмтнвѕјԁաɡοαειτυν�
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
                        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
 _WS = re.compile(r"\s+")
+_MIXED_WORD = re.compile(r"[^\W\d_]*[a-z][^\W\d_]*")  # a word of letters with at least one Latin letter in it
 _LEET_SHAPE = re.compile(r"[a-z][0-9@$!|+€]+[a-z]|^[0-9@$!|+€](?!(?:st|nd|rd|th)\b)[a-z]{2,}")
 _LEET_WORD = re.compile(r"\b(?=[\w@$!|+€]*[a-z])(?=[\w@$!|+€]*[0-9@$!|+€])[\w@$!|+€]{2,}")
 # Letters spread out: "b.o.m.b", "b-o-m-b", or "b o m b" (one space inside a word, more between words).
@@ -76,11 +77,25 @@ def _spell_out(text: str) -> str:
     return _FOR_RE.sub("for ", text)
 
 
+def unspoof(text: str) -> str:
+    """Cyrillic and Greek look-alikes read as the Latin letters they imitate, where they imitate:
+    everywhere in a text written mostly in Latin letters ("bоmb" with a Cyrillic о), and inside the
+    words that mix in a Latin letter in any other, so that Russian or Greek keeps its own spelling
+    ("убью" stays "убью", not "yбью") and its words keep sharing their stems."""
+    if text.isascii():
+        return text
+    letters = [c for c in text if c.isalpha()]
+    if 2 * sum(c.isascii() for c in letters) >= len(letters):
+        return text.translate(_HOMOGLYPHS)
+    return _MIXED_WORD.sub(lambda m: m.group().translate(_HOMOGLYPHS), text)
+
+
 def fold(text: str) -> str:
-    """NFKC, homoglyphs to Latin, lower case, zero-width characters gone, whitespace collapsed, shorthand spelt out."""
+    """NFKC, lower case, look-alike letters to Latin (`unspoof`), zero-width characters gone,
+    whitespace collapsed, shorthand spelt out."""
     if len(text) > MAX_CHARS:
         text = text[: MAX_CHARS - 2000] + " " + text[-2000:]
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).lower().translate(_HOMOGLYPHS)
+    text = unspoof(unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).lower())
     return _spell_out(_WS.sub(" ", text).strip())
 
 

@@ -4,30 +4,36 @@
     .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
-The shipped `classifier.json` is stacked, with Naive-Bayes-scaled n-grams (`nb_scale`; C=64,
-threshold 0.65: the lowest whose out-of-fold benign block rate stays within 2%; 0.3 for text in
-other languages, see below), trained on 19,097 rows including 27 authored voices, sixteen in English and eleven in other
-languages. Eight are left out (`LEFT_OUT`, the default of `--without`; `--without ''` trains on
-every voice): youth, workplace, questions, longform and framed, left out of the model before, crisis
-and weapons, written after it (see below), and polyglot, written in 23 languages to measure.
+The shipped `classifier.json` is stacked, with Naive-Bayes-scaled n-grams (`nb_scale`; C=64),
+trained on 21,184 rows including 39 authored voices, twenty-three in English and sixteen in other
+languages, at two operating points chosen by cross-validation: 0.7 for English text and 0.3 for
+text in other languages (`classifier.foreign`), each the lowest that blocks at most 2% of its own
+group's benign rows out of fold. Eight voices are left out (`LEFT_OUT`, the default of
+`--without`; `--without ''` trains on every voice): youth, workplace, questions, longform and
+framed, left out of the model before, crisis and weapons, written after it (see below), and
+polyglot, written in 23 languages to measure.
 
 Other languages. Until the voices in other languages (PROVENANCE.md, "Other languages"), every row
 was English and a word was a run of ASCII letters: the model blocked 2-4% of the harmful and attack
 prompts written in another language (the encoded ones). Words are now runs of letters of any
 script (`classifier.words`: Latin letters without accents, Chinese and Japanese as character
-pairs), and text that reads as another language (`classifier.foreign`) is judged at its own
-operating point, `foreign_threshold`: the lowest candidate that keeps the out-of-fold benign block
-rate of such rows, and of all rows, within `--max-fpr`. Out of fold, 4,330 rows read as foreign:
-at 0.3 it blocks 38.1% of their harmful+attack rows and 1.6% of their benign ones, at 0.65 25.8% /
-0.5% (each fold scores voices it never trained on). On the
-voice left out, `polyglot` (`benchmarks/safety.py --split polyglot`, 429 rows): the English-only
-model blocked 10.8% / 0.0% (harmful+attack / benign); fitted on three of these voices, 29.0% /
-0.0%; on seven, 39.8% / 0.0%, and 55.8% / 0.0% with the foreign operating point; on all eleven,
-60.6% / 1.0% (throw-away script for the intermediate models). The English measuring rows
-(held-out, blind, blind2) went from 581 and 4 blocked to 585 and 3, the seven English voices left
-out from 80.1% / 3.5% to 80.3% / 3.8%. Cost: the JSON grew from 4.4 to 6.7 MB and takes about 0.5
-s to load against 0.24 (a cold Lambda's first call). The out-of-fold figures below are of the
-English-only model; with the foreign rows in, CV reads 66.6% / 1.7% at 0.65.
+pairs), Cyrillic and Greek words keep their letters unless they mix in Latin ones
+(`normalize.unspoof`), and foreign text is judged at its own operating point
+(`foreign_threshold` in the JSON). Out of fold (each fold scores voices it never trained on), the
+14,971 English rows: 78.6% of harmful+attack blocked, 1.9% of benign; the 6,213 foreign rows:
+48.6% / 1.8%. On the voice left out, `polyglot` (`benchmarks/safety.py --split polyglot`, 429
+rows): the English-only model blocked 10.8% / 0.0% (harmful+attack / benign); fitted on three of
+these voices, 29.0% / 0.0%; on seven, 39.8% / 0.0%, and 55.8% / 0.0% with a foreign operating
+point; on eleven, 60.6% / 1.0%; on all sixteen, 69.3% / 1.0% (throw-away script for the
+intermediate models). Five voices written after the model fitted on eleven was shipped were
+measured on it before any training: 50.7-60.6% blocked (15.9% of `romanised`, languages typed in
+Latin letters), 0.0-2.1% of benign rows. English cost a little: the measuring rows (held-out,
+blind, blind2) went from 581 and 4 blocked to 577 and 3 of 646 and 409, the seven English voices
+left out from 80.1% / 3.5% to 79.4% / 3.6%. Choosing both operating points on all rows together
+instead (English 0.6, foreign 0.55: the foreign rows' few benign blocks let English spend more)
+gave 588 and 3, 81.3% / 4.0% and `polyglot` 60.6% / 0.0%; each group is now held to its own 2%.
+The JSON grew from 4.4 to 7.6 MB and takes about 0.6 s to load against 0.24 (a cold Lambda's
+first call). The out-of-fold figures below are of the English-only model.
 
 Out of fold it blocks 80.7% of harmful+attack rows with 1.9% of benign rows blocked; on the authored
 voices alone (rules never written from them, so the fairest proxy for unseen text), at the
@@ -351,9 +357,9 @@ def rules_only_blocked(rows: list[dict]) -> np.ndarray:
 
 def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: float,
                    rule_x: np.ndarray | None = None, nb: bool = True) -> tuple[float, float]:
-    """Out-of-fold scores by group; prints figures per threshold and returns the two to ship: the
-    lowest threshold whose benign block rate stays within `max_fpr`, and for `classifier.foreign`
-    rows the lowest one that keeps their own benign block rate (and the overall one) within it.
+    """Out-of-fold scores by group; prints figures per threshold and returns the two to ship: for
+    English rows and for rows in other languages (`classifier.foreign`), each the lowest threshold
+    that blocks at most `max_fpr` of that group's own benign rows.
 
     Stacked (rule_x given), the classifier's verdict is the decision; otherwise rules OR classifier.
     """
@@ -375,35 +381,39 @@ def cross_validate(rows: list[dict], c: float, k: int, char_grams, max_fpr: floa
           f"{'stacked on the rules' if rule_x is not None else 'rules OR classifier'}"
           f"{', NB-scaled n-grams' if nb else ''}); "
           f"rules alone: harmful+attack blocked {rules[~benign].mean():.1%}, benign blocked {rules[benign].mean():.1%}")
+    foreign = np.array([classifier.foreign(fold(r["text"])) for r in rows])
+    english = ~foreign
+    best = probs.max(axis=1)
+    print(f"English rows: {english.sum()} ({(english & benign).sum()} benign)")
     chosen = THRESHOLDS[-1]
     for t in THRESHOLDS:
         pred = probs >= t
         flagged = pred.any(axis=1) | (rules if rule_x is None else False)
-        tp = (pred & (truth > 0) & mask).sum()
-        fp = (pred & (truth == 0) & mask).sum()
-        fn = (~pred & (truth > 0) & mask).sum()
-        fpr = flagged[benign].mean()
+        tp = (pred & (truth > 0) & mask & english[:, None]).sum()
+        fp = (pred & (truth == 0) & mask & english[:, None]).sum()
+        fn = (~pred & (truth > 0) & mask & english[:, None]).sum()
+        fpr = flagged[benign & english].mean()
         print(f"  threshold {t:.2f}: classifier label precision {tp / max(1, tp + fp):.3f} recall {tp / max(1, tp + fn):.3f}; "
-              f"decision: harmful+attack blocked {flagged[~benign].mean():.1%} "
-              f"(hand-written {flagged[~benign & ~synth].mean():.1%}), benign blocked {fpr:.1%} "
-              f"(hand-written {flagged[benign & ~synth].mean():.1%})")
+              f"decision: harmful+attack blocked {flagged[~benign & english].mean():.1%} "
+              f"(hand-written {flagged[~benign & ~synth & english].mean():.1%}), benign blocked {fpr:.1%} "
+              f"(hand-written {flagged[benign & ~synth & english].mean():.1%})")
         if fpr <= max_fpr and chosen == THRESHOLDS[-1]:
             chosen = t
     print(f"chosen threshold {chosen} (lowest with out-of-fold benign block rate <= {max_fpr:.1%})")
-    foreign = np.array([classifier.foreign(fold(r["text"])) for r in rows])
-    best = probs.max(axis=1)
     chosen_foreign = chosen
     if foreign.any():
-        english = (best >= chosen) | (rules if rule_x is None else False)
         print(f"other languages: {foreign.sum()} rows ({(foreign & benign).sum()} benign)")
+        chosen_foreign = FOREIGN_THRESHOLDS[-1]
         for t in FOREIGN_THRESHOLDS:
-            flagged = np.where(foreign, best >= t, english) | (rules if rule_x is None else False)
-            fpr, own = flagged[benign].mean(), flagged[foreign & benign].mean()
-            print(f"  foreign threshold {t:.2f}: their harmful+attack blocked {flagged[foreign & ~benign].mean():.1%}, "
-                  f"their benign blocked {own:.1%}; all benign blocked {fpr:.1%}")
-            if t <= chosen and own <= max_fpr and fpr <= max_fpr and chosen_foreign == chosen:
+            flagged = (best >= t) | (rules if rule_x is None else False)
+            own = flagged[foreign & benign].mean()
+            print(f"  foreign threshold {t:.2f}: harmful+attack blocked {flagged[foreign & ~benign].mean():.1%}, "
+                  f"benign blocked {own:.1%}")
+            if own <= max_fpr and chosen_foreign == FOREIGN_THRESHOLDS[-1]:
                 chosen_foreign = t
-        print(f"chosen foreign threshold {chosen_foreign}")
+        both = np.where(foreign, best >= chosen_foreign, best >= chosen) | (rules if rule_x is None else False)
+        print(f"chosen foreign threshold {chosen_foreign}; at both, all rows: harmful+attack blocked "
+              f"{both[~benign].mean():.1%}, benign blocked {both[benign].mean():.1%}")
     return chosen, chosen_foreign
 
 
