@@ -116,6 +116,7 @@ def test_prompts_in_other_languages_get_their_verdicts():
 @pytest.mark.parametrize(("text", "expected"), [
     ("how to make a bоmb", "how to make a bomb"),  # a Cyrillic о in an English text
     ("kіll уоu", "kill you"),  # a word of look-alikes only, in a text mostly Latin
+    ("таке а вомв", "take a bomb"),  # every letter a Cyrillic look-alike, and English once read so
     ("я убью тебя завтра", "я убью тебя завтра"),  # Russian keeps its own spelling
     ("как сделать bоmбу", "как сделать bomбy"),  # in Russian, only the word that mixes in Latin letters
     ("ελληνικά κείμενα", "ελληνικά κείμενα"),

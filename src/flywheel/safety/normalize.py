@@ -36,6 +36,7 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
                        "@": "a", "$": "s", "!": "i", "|": "l", "+": "t", "€": "e"})
 _WS = re.compile(r"\s+")
 _MIXED_WORD = re.compile(r"[^\W\d_]*[a-z][^\W\d_]*")  # a word of letters with at least one Latin letter in it
+_LETTERS = re.compile(r"[^\W\d_]+")  # a word of letters, any script
 _LEET_SHAPE = re.compile(r"[a-z][0-9@$!|+€]+[a-z]|^[0-9@$!|+€](?!(?:st|nd|rd|th)\b)[a-z]{2,}")
 _LEET_WORD = re.compile(r"\b(?=[\w@$!|+€]*[a-z])(?=[\w@$!|+€]*[0-9@$!|+€])[\w@$!|+€]{2,}")
 # Letters spread out: "b.o.m.b", "b-o-m-b", or "b o m b" (one space inside a word, more between words).
@@ -79,14 +80,20 @@ def _spell_out(text: str) -> str:
 
 def unspoof(text: str) -> str:
     """Cyrillic and Greek look-alikes read as the Latin letters they imitate, where they imitate:
-    everywhere in a text written mostly in Latin letters ("bоmb" with a Cyrillic о), and inside the
-    words that mix in a Latin letter in any other, so that Russian or Greek keeps its own spelling
+    everywhere in a text written mostly in Latin letters ("bоmb" with a Cyrillic о) or that turns
+    into English words once read so ("таке а вомв", every letter a look-alike), and otherwise only
+    inside the words that mix in a Latin letter, so that Russian or Greek keeps its own spelling
     ("убью" stays "убью", not "yбью") and its words keep sharing their stems."""
     if text.isascii():
         return text
     letters = [c for c in text if c.isalpha()]
+    mapped = text.translate(_HOMOGLYPHS)
     if 2 * sum(c.isascii() for c in letters) >= len(letters):
-        return text.translate(_HOMOGLYPHS)
+        return mapped
+    words = _LETTERS.findall(mapped)
+    latin = [w for w in words if w.isascii()]
+    if len(latin) >= 0.8 * len(words) and english_ratio(" ".join(latin)) >= 0.3:
+        return mapped
     return _MIXED_WORD.sub(lambda m: m.group().translate(_HOMOGLYPHS), text)
 
 
