@@ -5,8 +5,8 @@
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
 
 The shipped `classifier.json` is stacked, with Naive-Bayes-scaled n-grams (`nb_scale`, C=64),
-trained on 22,875 rows including 43 authored voices, twenty-three in English and twenty in other
-languages, at two operating points chosen by cross-validation: 0.7 for English text and 0.35 for
+trained on 24,555 rows including 47 authored voices, twenty-three in English and twenty-four in other
+languages, at two operating points chosen by cross-validation: 0.7 for English text and 0.3 for
 text in other languages (`classifier.foreign`), each the lowest that blocks at most 2% of its own
 group's benign rows out of fold. Eight voices are left out (`LEFT_OUT`, the default of
 `--without`; `--without ''` trains on every voice): youth, workplace, questions, longform and
@@ -20,21 +20,24 @@ script (`classifier.words`: Latin letters without accents, Chinese and Japanese 
 pairs), Cyrillic and Greek words keep their letters unless they mix in Latin ones
 (`normalize.unspoof`), and foreign text is judged at its own operating point
 (`foreign_threshold` in the JSON). Out of fold (each fold scores voices it never trained on), the
-15,330 English rows: 78.1% of harmful+attack blocked, 1.9% of benign; the 7,545 foreign rows:
-52.2% / 1.6%. On the voice left out, `polyglot` (`benchmarks/safety.py --split polyglot`, 429
+15,512 English rows: 78.3% of harmful+attack blocked, 1.9% of benign; the 9,043 foreign rows:
+60.3% / 2.0%. On the voice left out, `polyglot` (`benchmarks/safety.py --split polyglot`, 429
 rows): the English-only model blocked 10.8% / 0.0% (harmful+attack / benign); fitted on three of
 these voices, 29.0% / 0.0%; on seven, 39.8% / 0.0%, and 55.8% / 0.0% with a foreign operating
-point; on eleven, 60.6% / 1.0%; on sixteen, 69.3% / 1.0%; on all twenty, 73.2% / 0.5%
+point; on eleven, 60.6% / 1.0%; on sixteen, 69.3% / 1.0%; on twenty, 73.2% / 0.5%; on all
+twenty-four, 77.1% / 0.5%
 (throw-away script for the intermediate models). Voices written after a model was shipped were
 measured on it before any training: on the eleven-voice model, 50.7-60.6% blocked (15.9% of
 `romanised`, languages typed in Latin letters) and 0.0-2.1% of benign rows; on the sixteen-voice
-one, `short` 48.7%, `codeswitch` 73.3%, `threats` 67.5%, `latinised` 38.0% (benign 0.0-4.1%).
+one, `short` 48.7%, `codeswitch` 73.3%, `threats` 67.5%, `latinised` 38.0% (benign 0.0-4.1%); on
+the twenty-voice one, `translit` 44.4%, `insults` 63.0%, `howto` 68.4%, `injections` 79.1% (benign
+0.0-1.6%).
 English cost a little: the measuring rows (held-out, blind, blind2) went from 581 and 4 blocked to
-577 and 3 of 646 and 409, the seven English voices left out from 80.1% / 3.5% to 79.6% / 3.4%.
+578 and 3 of 646 and 409, the seven English voices left out from 80.1% / 3.5% to 79.8% / 3.3%.
 Choosing both operating points on all rows together instead (sixteen voices; English 0.6, foreign
 0.55: the foreign rows' few benign blocks let English spend more) gave 588 and 3, 81.3% / 4.0% and
 `polyglot` 60.6% / 0.0%; each group is now held to its own 2%.
-The JSON grew from 4.4 to 8.2 MB and takes about 0.65 s to load against 0.24 (a cold Lambda's
+The JSON grew from 4.4 to 8.7 MB and takes about 0.7 s to load against 0.24 (a cold Lambda's
 first call). The out-of-fold figures below are of the English-only model.
 
 Out of fold it blocks 80.7% of harmful+attack rows with 1.9% of benign rows blocked; on the authored
@@ -132,6 +135,7 @@ only in benign rows ("my uncle makes racist jokes"). A rule hit alone is still w
 download cp videos" (the rule's abbreviation; no training row has it) reaches sexual/minors 0.31,
 so that category's threshold in config.json went from 0.4 to 0.3 (out of fold, 3 more of ~7,200
 benign rows blocked), and to 0.25 when the English operating point became 0.7 and it scored 0.28
+(0.26 now)
 (no more benign rows of the measuring splits or the voices left out reach 0.25 than 0.3: 1 of 409
 and 5 of 1,600).
 
