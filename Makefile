@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := model,export,data,lambda,infra,local,dev
+EXTRAS := model,export,data,lambda,infra,local,classifier,dev
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements/constraints.txt | cksum | cut -d' ' -f1)
 OUT ?= runs/demo
 SEED ?= 0
@@ -13,7 +13,11 @@ export TORCH_EXTENSIONS_DIR := $(abspath $(VENV))/torch_extensions
 
 .PHONY: demo test test-slow test-avx2 bench plan lint clean install browser
 
-install: $(STAMP)
+# The moderation classifier's weights (8.7 MB) are built here, not committed: a fit at the operating
+# points train_classifier records (~30 s), again whenever its data or the safety code changes.
+CLASSIFIER := src/flywheel/safety/data/classifier.json
+
+install: $(STAMP) $(CLASSIFIER)
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +27,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m flywheel.model.kernels
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+$(CLASSIFIER): $(STAMP) $(wildcard src/flywheel/safety/*.py src/flywheel/safety/data/*.jsonl src/flywheel/safety/data/authored/*.jsonl)
+	$(BIN)/python -m flywheel.safety.train_classifier --build
 
 demo: install
 	rm -rf $(OUT)

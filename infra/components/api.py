@@ -93,7 +93,12 @@ def powertools_layer_arn(region: str, version: int, runtime: str, partition: str
 
 def package_files(folder: Path, library: Path | None = LIBRARY_DIR) -> dict[str, Path]:
     """Archive path -> file for a function: its folder at the root, the library under `flywheel/`.
-    Caches and requirements files are left out, so the archive (and its hash) depend on sources only."""
+    Caches and requirements files are left out, so the archive (and its hash) depend on sources only.
+    The library's moderation weights are built, not committed: without them this refuses to package."""
+    if library is not None:
+        from flywheel.safety import classifier
+
+        classifier.require_weights()
     files: dict[str, Path] = {}
     for root, prefix in ((folder, ""), (library, "flywheel/")):
         if root is None or not root.is_dir():

@@ -123,3 +123,9 @@ def test_prompts_in_other_languages_get_their_verdicts():
 ])
 def test_look_alike_letters_read_as_latin_only_where_they_imitate_it(text, expected):
     assert fold(text) == expected
+
+
+def test_missing_weights_say_how_to_build_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(classifier, "WEIGHTS_PATH", tmp_path / "classifier.json")
+    with pytest.raises(FileNotFoundError, match="--build"):
+        classifier.require_weights()

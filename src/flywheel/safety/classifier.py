@@ -4,9 +4,9 @@ One logistic regression per label (the thirteen moderation categories plus `atta
 features of the normalised text: word unigrams and bigrams of crude stems, and character n-grams
 inside each word (`<kil`, `kill`, `ill>`: they survive typos, slang endings and split words that
 a whole-word feature misses). Weights come from `train_classifier.py` (offline, scikit-learn) and
-are shipped as `data/classifier.json`; only non-zero weights are stored, as
-{feature_hash: [label, weight, ...]}. The JSON records which n-grams it was trained on
-(`features`), so `predict` always extracts the same ones. If the file is missing the classifier
+are written to `data/classifier.json` (built by `make install`, not committed); only non-zero
+weights are stored, as {feature_hash: [label, weight, ...]}. The JSON records which n-grams it was
+trained on (`features`), so `predict` always extracts the same ones. If the file is missing the classifier
 abstains (every probability 0) and the rules decide alone.
 
     predict("how do i make a bomb")      # {"illicit/violent": 0.93, "attack": 0.02, ...}
@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import logging
 import math
 import operator
 import re
@@ -159,9 +160,22 @@ class _Model(NamedTuple):
 WORD_CACHE_MAX = 1 << 16
 
 
+BUILD_COMMAND = "python -m flywheel.safety.train_classifier --build"  # what `make install` runs
+
+
+def require_weights() -> Path:
+    """The weights file, or FileNotFoundError saying how to build it (for whatever ships it)."""
+    if not WEIGHTS_PATH.exists():
+        raise FileNotFoundError(f"{WEIGHTS_PATH} is missing: it is built, not committed; run `make install` "
+                                f"or `{BUILD_COMMAND}`")
+    return WEIGHTS_PATH
+
+
 @functools.lru_cache(maxsize=1)
 def _model() -> _Model | None:
     if not WEIGHTS_PATH.exists():
+        logging.getLogger(__name__).warning("no %s: the classifier abstains and the rules decide alone "
+                                            "(build it with `%s`)", WEIGHTS_PATH.name, BUILD_COMMAND)
         return None
     raw = json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))
     # Each row as ((label index, weight), ...) pairs: unpacking a tuple is the cheapest inner loop.

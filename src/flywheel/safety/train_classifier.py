@@ -3,6 +3,12 @@
     .venv/bin/python -m flywheel.safety.train_classifier            # grouped CV, pick the threshold, fit, write
     .venv/bin/python -m flywheel.safety.train_classifier --cv-only  # the CV report only; writes nothing
     .venv/bin/python -m flywheel.safety.train_classifier --threshold 0.75  # fit and ship this operating point
+    .venv/bin/python -m flywheel.safety.train_classifier --build    # fit at the recorded points (~30 s; `make install`)
+
+`classifier.json` (8.7 MB) is not committed: `make install` builds it with `--build`, which fits
+at the operating points cross-validation chose for it (`THRESHOLD`, `FOREIGN_THRESHOLD`, recorded
+below) and writes, byte for byte, what the whole run writes. After a change of data or recipe, run
+the whole thing and record the points it prints.
 
 The shipped `classifier.json` is stacked, with Naive-Bayes-scaled n-grams (`nb_scale`, C=64),
 trained on 24,555 rows including 47 authored voices, twenty-three in English and twenty-four in other
@@ -193,6 +199,9 @@ BALANCED = False
 TRAIN_SPLITS = ("trainset", "devset", "synthset", "authored/*")
 # Authored voices the shipped model is fitted without (see the module docstring for why).
 LEFT_OUT = ("youth", "workplace", "questions", "longform", "framed", "crisis", "weapons", "polyglot")
+# The operating points the shipped recipe's cross-validation chose (English, other languages): what
+# `--build` fits at. The whole run prints them; change them with the data or the recipe.
+THRESHOLD, FOREIGN_THRESHOLD = 0.7, 0.3
 THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 # Candidates for the operating point of text in other languages (`classifier.foreign`)
 FOREIGN_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
@@ -440,12 +449,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--without", default=",".join(LEFT_OUT),
                     help="authored voices to leave out, comma-separated (default: those the shipped model leaves out; '' for none)")
     ap.add_argument("--cv-only", action="store_true", help="print the cross-validation and write nothing")
+    ap.add_argument("--build", action="store_true",
+                    help="no cross-validation: fit at the recorded operating points (THRESHOLD, FOREIGN_THRESHOLD)")
     ap.add_argument("--out", type=Path, default=WEIGHTS_PATH)
     args = ap.parse_args(argv)
     char_grams = None if args.no_char else CHAR_GRAMS
     rows = load(without=frozenset(v for v in args.without.split(",") if v))
     rule_x = None if args.no_stack else rule_inputs(rows)
     threshold, foreign_threshold = args.threshold, args.foreign_threshold
+    if args.build:
+        threshold, foreign_threshold = THRESHOLD, FOREIGN_THRESHOLD
     if threshold is None or args.cv_only:
         threshold, foreign_threshold = cross_validate(rows, args.c, args.k, char_grams, args.max_fpr, rule_x,
                                                       not args.no_nb)
